@@ -1,0 +1,80 @@
+"""The ``tokenlake`` command: run a pipeline from a config, or the bundled demo."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from .config import STAGES, ConfigError, load_config
+from .engine import EngineError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["sail", "spark", "connect"], help="override engine.kind")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set quality.min_chars=200 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--debug", action="store_true", help="full tracebacks and debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokenlake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run pipeline stages from a YAML config")
+    run.add_argument("config")
+    run.add_argument("--stage", action="append", choices=list(STAGES), help="stage to run (repeatable; default all)")
+    _common(run)
+    demo = sub.add_parser("demo", help="run the whole pipeline on the bundled sample corpus")
+    demo.add_argument("directory", nargs="?", default="./tokenlake-demo")
+    _common(demo)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    return list(args.overrides) + ([f"engine.kind={args.engine}"] if args.engine else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("RUST_LOG", "debug" if args.debug else "warn")  # Sail's own log lines
+    from .pipeline import run_pipeline
+
+    t0 = time.monotonic()
+    try:
+        if args.command == "demo":
+            from .demo import write_demo_config
+
+            config_path = write_demo_config(args.directory)
+            cfg = load_config(config_path, _overrides(args))
+            outcome = run_pipeline(cfg, quiet=args.quiet)
+            root = cfg.lake.root
+            print(f"\ndemo finished in {time.monotonic() - t0:.1f}s")
+            print(f"  config : {config_path}")
+            print(f"  tables : {root}/bronze, {root}/silver, {root}/gold ({cfg.table_format})")
+            pack = next((r for r in outcome.results if r.stage == "pack"), None)
+            if pack:
+                print(f"  shards : {pack.detail['uri']} (manifest.json)")
+            print(f"  report : {root}/reports/{outcome.run_id}/index.html")
+            return 0
+        cfg = load_config(args.config, _overrides(args))
+        run_pipeline(cfg, stages=args.stage, quiet=args.quiet)
+        print(f"done in {time.monotonic() - t0:.1f}s")
+        return 0
+    except ConfigError as exc:
+        print(f"tokenlake: {exc}", file=sys.stderr)
+        return 2
+    except EngineError as exc:
+        print(f"tokenlake: {exc}", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - one clear line unless --debug
+        if args.debug:
+            raise
+        print(f"tokenlake: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

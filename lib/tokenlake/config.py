@@ -1,0 +1,200 @@
+"""Pipeline configuration: one YAML file per pipeline, validated on load.
+
+Why pydantic with ``extra="forbid"``: a typo in a threshold name must fail loudly and name the key
+and the file, not silently fall back to a default.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import pathlib
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+STAGES = ("ingest", "quality", "dedup", "tokenizer", "tokenize", "pack", "validate")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LakeConfig(_Strict):
+    root: str = Field(description="lake root: local path, file://, s3:// or abfss://")
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="non-secret object-store options (endpoint, region); credentials come from the environment")
+
+    @field_validator("root")
+    @classmethod
+    def _root_scheme(cls, v: str) -> str:
+        if "://" in v and v.split("://", 1)[0] not in ("file", "s3", "s3a", "abfss", "az", "gs"):
+            raise ValueError(f"unsupported scheme in {v!r}: use a local path, file://, s3://, abfss:// or az://")
+        return v
+
+
+class EngineConfig(_Strict):
+    kind: Literal["sail", "spark", "connect"] = "sail"
+    url: str | None = Field(None, description="Spark Connect URL for kind=connect (sc://host:port)")
+    master: str = Field("local[*]", description="master for kind=spark when not launched by spark-submit")
+    partitions: int = Field(4, ge=1, description="partitions for parallel stages and shuffles")
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark conf")
+
+
+class SourceConfig(_Strict):
+    name: str
+    uri: str
+    format: Literal["jsonl", "text"]
+    text_field: str = "text"
+    id_field: str | None = "id"
+    url_field: str | None = "url"
+
+
+class IngestConfig(_Strict):
+    max_doc_chars: int = Field(1_000_000, ge=1)
+    max_error_rate: float = Field(0.5, ge=0.0, le=1.0,
+                                  description="fail the stage when quarantined/read exceeds this")
+
+
+class QualityConfig(_Strict):
+    min_chars: int = Field(50, ge=0)
+    max_chars: int = Field(1_000_000, ge=1)
+    min_words: int = Field(5, ge=0)
+
+
+class DedupConfig(_Strict):
+    exact: bool = True
+    nfc: bool = True
+    lowercase: bool = True
+    collapse_whitespace: bool = True
+
+
+class TokenizerConfig(_Strict):
+    name: str = "bpe"
+    mode: Literal["train", "load"] = "train"
+    path: str | None = Field(None, description="tokenizer.json to load when mode=load")
+    vocab_size: int = Field(32_000, ge=260)
+    min_frequency: int = Field(2, ge=1)
+    special_tokens: list[str] = Field(default_factory=lambda: ["<|endoftext|>", "<|pad|>"])
+    eos: str = "<|endoftext|>"
+    sample_max_chars: int = Field(200_000_000, ge=1)
+    seed: int = 0
+
+
+class TokenizeConfig(_Strict):
+    bos: str | None = None
+    split_chars: int = Field(100_000, ge=1000, description="long texts are split at spaces into pieces of about this size")
+
+
+class PackConfig(_Strict):
+    dataset: str = "default"
+    formats: list[Literal["megatron"]] = Field(default_factory=lambda: ["megatron"])
+    shard_bytes: int = Field(1_000_000_000, ge=1024)
+    seed: int = 0
+
+
+class ValidateConfig(_Strict):
+    enabled: bool = True
+
+
+class PipelineConfig(_Strict):
+    lake: LakeConfig
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    table_format: Literal["delta", "parquet"] = "delta"
+    sources: list[SourceConfig] = Field(min_length=1)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    pack: PackConfig = Field(default_factory=PackConfig)
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, v: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {dupes}")
+        return v
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def output_sha256(self) -> str:
+        """Hash of the settings that decide the output bytes (not where or on what engine it runs)."""
+        data = self.to_dict()
+        data.pop("engine", None)
+        data["lake"] = {}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML (so 3 is an int)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. lake.root=/data/lake")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:i]) or '<root>'} is a list; "
+                                  f"{part!r} is not an index below {len(node)}")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping")
+        if last:
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})
+
+
+def _format_errors(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = "unknown key (not allowed)" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def from_dict(data: dict[str, Any], origin: str = "<dict>", overrides: list[str] | None = None) -> PipelineConfig:
+    data = copy.deepcopy(data)
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, origin)) from None
+
+
+def load_config(path: str | pathlib.Path, overrides: list[str] | None = None) -> PipelineConfig:
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (lake, engine, sources, ...)")
+    origin = str(path) + (f" (with --set {', '.join(overrides)})" if overrides else "")
+    return from_dict(data, origin, overrides)

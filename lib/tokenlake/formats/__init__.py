@@ -1,0 +1,1 @@
+"""Shard file formats that trainers read without custom code."""

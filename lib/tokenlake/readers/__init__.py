@@ -1,0 +1,1 @@
+"""Format readers: a file in, records out (documents or quarantine entries). No Spark here."""

@@ -1,0 +1,145 @@
+"""Turn one input file into documents and quarantine entries, streaming.
+
+A reader never raises for bad content: it yields a ``Quarantine`` with a machine-readable
+reason and goes on with the rest of the file, so one corrupt record loses one record.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import IO, Iterator
+
+from .. import storage
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+SAMPLE_CHARS = 500
+
+
+@dataclass
+class Doc:
+    offset: int
+    text: str
+    source_id: str | None
+    url: str | None
+    decode_errors: int
+
+
+@dataclass
+class Quarantine:
+    offset: int
+    reason: str
+    detail: str
+    sample: str = ""
+
+
+@dataclass
+class ReadOptions:
+    format: str
+    text_field: str = "text"
+    id_field: str | None = "id"
+    url_field: str | None = "url"
+    max_doc_chars: int = 1_000_000
+
+
+def decode(raw: bytes) -> tuple[str, int]:
+    """UTF-8 decode with U+FFFD for invalid bytes; returns (text, number of invalid bytes)."""
+    try:
+        return raw.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        escaped = raw.decode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "replace"), len(_SURROGATE.findall(escaped))
+
+
+def open_decompressed(uri: str, options: dict[str, str] | None = None) -> IO[bytes]:
+    """A streaming reader of the file's bytes, gunzipped / unzstd'ed by extension."""
+    raw = storage.open_input(uri, options)
+    name = uri.lower()
+    if name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if name.endswith((".zst", ".zstd")):
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+    return raw
+
+
+def _field(record: dict, name: str | None) -> tuple[str | None, str | None]:
+    """(value as str or None, error) for an optional id/url field."""
+    if not name or name not in record or record[name] is None:
+        return None, None
+    value = record[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None, f"field {name!r} is {type(value).__name__}, expected string"
+    return str(value), None
+
+
+def read_jsonl(stream: IO[bytes], opts: ReadOptions) -> Iterator[Doc | Quarantine]:
+    offset = 0
+    for raw in stream:
+        start, offset = offset, offset + len(raw)
+        if not raw.strip():
+            continue
+        line, errors = decode(raw.rstrip(b"\r\n"))
+        sample = line[:SAMPLE_CHARS]
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            yield Quarantine(start, "jsonl_parse_error", f"not a JSON object: {exc}", sample)
+            continue
+        if not isinstance(record, dict):
+            yield Quarantine(start, "jsonl_bad_schema", f"top level is {type(record).__name__}, expected object", sample)
+            continue
+        text = record.get(opts.text_field)
+        if not isinstance(text, str):
+            got = "missing" if text is None else type(text).__name__
+            yield Quarantine(start, "jsonl_bad_schema", f"field {opts.text_field!r} is {got}, expected string", sample)
+            continue
+        source_id, err1 = _field(record, opts.id_field)
+        url, err2 = _field(record, opts.url_field)
+        if err1 or err2:
+            yield Quarantine(start, "jsonl_bad_schema", err1 or err2 or "", sample)
+            continue
+        yield from _checked(Doc(start, text, source_id, url, errors), opts, sample)
+
+
+def read_text(stream: IO[bytes], opts: ReadOptions, uri: str) -> Iterator[Doc | Quarantine]:
+    """A plain text file is one document. Reading stops past the cap, so a huge file costs no more."""
+    limit = opts.max_doc_chars * 4 + 4  # UTF-8 is at most 4 bytes a character
+    raw = stream.read(limit + 1)
+    text, errors = decode(raw[:limit] if len(raw) > limit else raw)
+    if len(raw) > limit:
+        yield Quarantine(0, "doc_too_large", f"file is over {limit} bytes, cap is {opts.max_doc_chars} characters",
+                         text[:SAMPLE_CHARS])
+        return
+    yield from _checked(Doc(0, text, None, uri, errors), opts, text[:SAMPLE_CHARS])
+
+
+def _checked(doc: Doc, opts: ReadOptions, sample: str) -> Iterator[Doc | Quarantine]:
+    if not doc.text.strip():
+        yield Quarantine(doc.offset, "empty_text", "text is empty or only whitespace", sample)
+    elif len(doc.text) > opts.max_doc_chars:
+        yield Quarantine(doc.offset, "doc_too_large", f"{len(doc.text)} characters, cap is {opts.max_doc_chars}", sample)
+    else:
+        yield doc
+
+
+def read_file(uri: str, opts: ReadOptions, options: dict[str, str] | None = None) -> Iterator[Doc | Quarantine]:
+    """Every record of a file; a read failure (corrupt compression, I/O) ends the file with one
+    ``read_error`` entry after the records read so far."""
+    produced = False
+    pos = 0
+    try:
+        with open_decompressed(uri, options) as stream:
+            records = read_jsonl(stream, opts) if opts.format == "jsonl" else read_text(stream, opts, uri)
+            for rec in records:
+                produced = True
+                pos = rec.offset
+                yield rec
+    except Exception as exc:  # noqa: BLE001 - any read failure quarantines the rest of the file
+        yield Quarantine(pos, "read_error", f"{type(exc).__name__}: {exc}")
+        return
+    if not produced:
+        yield Quarantine(-1, "empty_file", "the file has no records")

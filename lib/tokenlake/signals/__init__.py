@@ -1,0 +1,1 @@
+"""Per-document signals as pure Arrow -> Arrow functions (engine independent, Dolma-style attributes)."""

@@ -1,0 +1,161 @@
+"""Ingest: raw files -> bronze/documents (+ bronze/quarantine), exactly once per file.
+
+The driver lists the sources once and drops files already in ``_ingest_log``; executors read
+and parse the remaining files in parallel (a file is the unit of work). Rows land first and the
+log last, so a file is only marked ingested once its rows are in.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import pyarrow as pa
+from pyspark.sql import functions as F
+
+from .. import ids, storage
+from ..readers.records import Doc, ReadOptions, read_file
+from ..schemas_registry import spec
+from .base import StageContext, StageResult
+
+TASK_DDL = ("source string, file_uri string, rel_path string, size bigint, mtime_ns bigint, format string, "
+            "text_field string, id_field string, url_field string, max_doc_chars bigint, options string")
+
+# One output schema for documents, quarantine entries and per-file totals ("kind" tells which), so
+# each file is parsed once; the result is materialized and split into the three tables.
+OUT_DDL = ("kind string, doc_id string, source string, source_id string, url string, text string, "
+           "file_uri string, record_offset bigint, decode_errors int, reason string, detail string, sample string, "
+           "size bigint, mtime_ns bigint, n_records bigint, n_docs bigint, n_quarantined bigint")
+_OUT_NAMES = [c.split()[0] for c in OUT_DDL.split(", ")]
+BATCH_ROWS = 512
+BATCH_CHARS = 32 << 20
+
+
+def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: file tasks in, one row per document / quarantine entry / file out."""
+    rows: dict[str, list] = {n: [] for n in _OUT_NAMES}
+    chars = 0
+
+    def add(**values) -> None:
+        for n in _OUT_NAMES:
+            rows[n].append(values.get(n))
+
+    def flush() -> pa.RecordBatch:
+        nonlocal rows, chars
+        batch = pa.RecordBatch.from_pydict(rows, schema=_out_schema())
+        rows, chars = {n: [] for n in _OUT_NAMES}, 0
+        return batch
+
+    for batch in batches:
+        for task in batch.to_pylist():
+            opts = ReadOptions(task["format"], task["text_field"], task["id_field"], task["url_field"],
+                               task["max_doc_chars"])
+            n_docs = n_quarantined = 0
+            for rec in read_file(task["file_uri"], opts, json.loads(task["options"])):
+                common = dict(source=task["source"], file_uri=task["file_uri"], record_offset=rec.offset)
+                if isinstance(rec, Doc):
+                    n_docs += 1
+                    chars += len(rec.text)
+                    add(kind="doc", doc_id=ids.doc_id(task["source"], task["rel_path"], rec.offset), text=rec.text,
+                        source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors, **common)
+                else:
+                    n_quarantined += 1
+                    add(kind="quarantine", reason=rec.reason, detail=rec.detail, sample=rec.sample, **common)
+                if len(rows["kind"]) >= BATCH_ROWS or chars >= BATCH_CHARS:
+                    yield flush()
+            add(kind="file", source=task["source"], file_uri=task["file_uri"], record_offset=-1, size=task["size"],
+                mtime_ns=task["mtime_ns"], n_records=n_docs + n_quarantined, n_docs=n_docs,
+                n_quarantined=n_quarantined)
+    if rows["kind"]:
+        yield flush()
+
+
+def _out_schema() -> pa.Schema:
+    types = {"bigint": pa.int64(), "int": pa.int32(), "string": pa.string()}
+    return pa.schema([(c.split()[0], types[c.split()[1]]) for c in OUT_DDL.split(", ")])
+
+
+def plan_files(ctx: StageContext) -> tuple[list[dict], list[dict]]:
+    """(files to ingest, files that changed since they were ingested) for every source."""
+    log_rows = ctx.lake.read("_ingest_log").select("file_uri", "size", "mtime_ns").collect()
+    seen = {(r.file_uri, r.size, r.mtime_ns) for r in log_rows}
+    seen_uris = {r.file_uri for r in log_rows}
+    todo, changed = [], []
+    for src in ctx.cfg.sources:
+        files = storage.list_files(src.uri, ctx.cfg.lake.storage_options)
+        base = src.uri.rstrip("/")
+        for uri, size, mtime in files:
+            if (uri, size, mtime) in seen:
+                continue
+            if uri in seen_uris:
+                changed.append({"file_uri": uri, "size": size, "mtime_ns": mtime})
+                continue
+            rel = uri[len(base):].lstrip("/") if uri.startswith(base) else uri.rsplit("/", 1)[-1]
+            rel = rel or uri.rsplit("/", 1)[-1]
+            todo.append(dict(source=src.name, file_uri=uri, rel_path=rel, size=size, mtime_ns=mtime,
+                             format=src.format, text_field=src.text_field, id_field=src.id_field,
+                             url_field=src.url_field, max_doc_chars=ctx.cfg.ingest.max_doc_chars,
+                             options=json.dumps(ctx.cfg.lake.storage_options)))
+    return todo, changed
+
+
+class IngestErrorRateExceeded(RuntimeError):
+    pass
+
+
+def run(ctx: StageContext) -> StageResult:
+    lake = ctx.lake
+    todo, changed = plan_files(ctx)
+    for c in changed:
+        ctx.progress("ingest", f"WARNING: {c['file_uri']} changed since it was ingested (size/mtime differ); "
+                               "not re-ingested")
+    if not todo:
+        ctx.progress("ingest", "nothing to do: every file is already in _ingest_log")
+        return StageResult("ingest", 0, 0, 0, detail={"files": 0, "changed_files": changed})
+    ctx.progress("ingest", f"{len(todo)} new files ({sum(t['size'] for t in todo) / 1e6:.1f} MB)")
+    tasks = ctx.spark.createDataFrame([tuple(t[c.split()[0]] for c in TASK_DDL.split(", ")) for t in todo], TASK_DDL)
+    tasks = tasks.repartition(min(len(todo), max(ctx.cfg.engine.partitions, 1)))
+    parsed, scratch = lake.materialize(tasks.mapInArrow(parse_files, OUT_DDL), "ingest")
+    try:
+        _clear_partial(ctx, [t["file_uri"] for t in todo])
+        run_col = F.lit(ctx.run_id).alias("ingest_run")
+        docs = parsed.filter(F.col("kind") == "doc")
+        lake.write(docs.select(*[c for c in spec("bronze/documents").names if c != "ingest_run"], run_col),
+                   "bronze/documents")
+        quarantine = parsed.filter(F.col("kind") == "quarantine")
+        lake.write(quarantine.select("source", "file_uri", "record_offset", "reason", "detail", "sample", run_col),
+                   "bronze/quarantine")
+        files = parsed.filter(F.col("kind") == "file")
+        lake.write(files.select("source", "file_uri", "size", "mtime_ns", "n_records", "n_docs", "n_quarantined",
+                                run_col), "_ingest_log")
+        totals = files.agg(F.sum("n_records").alias("r"), F.sum("n_docs").alias("d"),
+                           F.sum("n_quarantined").alias("q")).first()
+        reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+        decode_errors = docs.agg(F.sum("decode_errors")).first()[0] or 0
+    finally:
+        lake.drop_scratch(scratch)
+    n_in, n_docs, n_q = int(totals.r or 0), int(totals.d or 0), int(totals.q or 0)
+    result = StageResult("ingest", n_in, n_docs, n_q, detail={
+        "files": len(todo), "quarantine_reasons": reasons, "invalid_utf8_bytes": int(decode_errors),
+        "changed_files": changed})
+    rate = n_q / n_in if n_in else 0.0
+    if rate > ctx.cfg.ingest.max_error_rate:
+        raise IngestErrorRateExceeded(
+            f"ingest: {n_q} of {n_in} records quarantined ({rate:.1%}) > ingest.max_error_rate "
+            f"{ctx.cfg.ingest.max_error_rate:.1%}; reasons {reasons}; see bronze/quarantine")
+    return result
+
+
+def _clear_partial(ctx: StageContext, uris: list[str]) -> None:
+    """Remove rows an interrupted earlier run wrote for files it never logged (Delta only)."""
+    lake = ctx.lake
+    if lake.table_format != "delta":
+        return
+    for name in ("bronze/documents", "bronze/quarantine"):
+        if not lake.exists(name):
+            continue
+        if lake.read(name).filter(F.col("file_uri").isin(uris)).limit(1).count() == 0:
+            continue
+        ctx.progress("ingest", f"removing rows of unlogged files from an interrupted run in {name}")
+        for i in range(0, len(uris), 500):
+            quoted = ", ".join("'" + u.replace("'", "''") + "'" for u in uris[i:i + 500])
+            ctx.spark.sql(f"DELETE FROM delta.`{lake.uri(name)}` WHERE file_uri IN ({quoted})").collect()

@@ -1,0 +1,117 @@
+"""Object-store I/O for the files tokenlake writes outside tables (tokenizers, shards, reports).
+
+One helper for local paths, file://, s3:// and abfss://, through pyarrow's filesystems, so the
+same code writes shards to a laptop disk or a bucket. Credentials come from the environment
+(boto3/Azure chains); only non-secret options (endpoint, region) are passed in.
+"""
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def local_path(uri: str) -> str:
+    """A local path for a local path or file:// URI (absolute, no scheme)."""
+    if uri.startswith("file://"):
+        uri = urlparse(uri).path
+    return os.path.abspath(uri)
+
+
+def join(base: str, *parts: str) -> str:
+    if is_remote(base):
+        return posixpath.join(base.rstrip("/"), *parts)
+    return os.path.join(local_path(base), *parts)
+
+
+def filesystem(uri: str, options: dict[str, str] | None = None) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path inside it) for a URI."""
+    options = options or {}
+    if not is_remote(uri):
+        return pafs.LocalFileSystem(), local_path(uri)
+    parsed = urlparse(uri)
+    scheme = parsed.scheme
+    if scheme in ("s3", "s3a"):
+        endpoint = options.get("endpoint_url") or options.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+        kwargs = {}
+        if endpoint:
+            kwargs["endpoint_override"] = endpoint
+            if endpoint.startswith("http://"):
+                kwargs["scheme"] = "http"
+        region = options.get("region") or options.get("AWS_REGION") or os.environ.get("AWS_REGION")
+        if region:
+            kwargs["region"] = region
+        return pafs.S3FileSystem(**kwargs), parsed.netloc + parsed.path
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return fs, path
+
+
+def write_bytes(uri: str, data: bytes, options: dict[str, str] | None = None) -> None:
+    fs, path = filesystem(uri, options)
+    parent = posixpath.dirname(path) if is_remote(uri) else os.path.dirname(path)
+    fs.create_dir(parent, recursive=True)
+    with fs.open_output_stream(path) as out:
+        out.write(data)
+
+
+def read_bytes(uri: str, options: dict[str, str] | None = None) -> bytes:
+    fs, path = filesystem(uri, options)
+    with fs.open_input_stream(path, compression=None) as src:
+        return src.read()
+
+
+def exists(uri: str, options: dict[str, str] | None = None) -> bool:
+    fs, path = filesystem(uri, options)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def list_dir(uri: str, options: dict[str, str] | None = None) -> list[str]:
+    """Names (not paths) of the direct children of a directory; [] if it does not exist."""
+    fs, path = filesystem(uri, options)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+    return sorted(posixpath.basename(i.path.rstrip("/")) for i in infos)
+
+
+def delete_dir(uri: str, options: dict[str, str] | None = None) -> None:
+    fs, path = filesystem(uri, options)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_dir(path)
+
+
+def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
+    """Every file below a prefix (or the file itself) as (uri, size, mtime_ns), sorted by uri.
+
+    Hidden and bookkeeping files (names starting with '.' or '_') are skipped, as Spark does.
+    """
+    fs, path = filesystem(uri, options)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"source path does not exist: {uri}")
+    infos = [info] if info.type == pafs.FileType.File else fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    prefix = uri.split("://", 1)[0] + "://" if is_remote(uri) else ""
+    out = []
+    for i in infos:
+        if i.type != pafs.FileType.File:
+            continue
+        rel = i.path[len(path):] if i.path.startswith(path) else i.path
+        if any(p.startswith((".", "_")) for p in rel.split("/") if p):
+            continue
+        mtime = i.mtime_ns if i.mtime_ns is not None else 0
+        out.append((prefix + i.path, int(i.size), int(mtime)))
+    return sorted(out)
+
+
+def open_input(uri: str, options: dict[str, str] | None = None):
+    """A streaming binary input file (never read whole into memory)."""
+    fs, path = filesystem(uri, options)
+    # compression=None: pyarrow would otherwise gunzip by extension; the readers decide that.
+    return io.BufferedReader(fs.open_input_stream(path, compression=None), buffer_size=1 << 20)
