@@ -131,9 +131,11 @@ class PipelineConfig(_Strict):
         return self.model_dump(mode="json", by_alias=True)
 
     def output_sha256(self) -> str:
-        """Hash of the settings that decide the output bytes (not where or on what engine it runs)."""
+        """Hash of the settings that decide the output bytes (not where, on what engine, or in which
+        table format it runs: those give the same shards)."""
         data = self.to_dict()
         data.pop("engine", None)
+        data.pop("table_format", None)
         data["lake"] = {}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -86,6 +86,9 @@ def _launched_by_spark_submit() -> bool:
 def _start_spark(cfg: PipelineConfig) -> Engine:
     from pyspark.sql import SparkSession
 
+    # pyspark marks the whole process as Connect-only once any remote session was made (it sets
+    # this variable, which child processes inherit); a classic session must not see it.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     builder = SparkSession.builder.appName("tokenlake")
     if not _launched_by_spark_submit():
         # Local JVM: Python workers must be this interpreter, which has tokenlake installed.
