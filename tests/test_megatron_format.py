@@ -38,7 +38,7 @@ def test_reader_roundtrip(tmp_path):
         w = ShardWriter(fh, np.uint16, 5000)
         for d in docs:
             w.add(d)
-    idx = w.finish()
+        idx = w.finish()
     (tmp_path / "x.idx").write_bytes(idx)
     info = read_index(idx)
     assert list(info.lengths) == [len(d) for d in docs]
@@ -49,9 +49,12 @@ def test_reader_roundtrip(tmp_path):
 
 
 def test_out_of_vocab_id_refused_before_cast():
-    w = ShardWriter(io.BytesIO(), np.uint16, 65000)
+    out = io.BytesIO()
+    w = ShardWriter(out, np.uint16, 65000)
+    w.add([1, 2, 70000])  # would wrap to 4464 in uint16
     with pytest.raises(TokenRangeError, match="max 70000"):
-        w.add([1, 2, 70000])  # would wrap to 4464 in uint16
-    with pytest.raises(TokenRangeError):
-        w.add([-1])
-    assert w.lengths == []
+        w.finish()
+    assert out.getvalue() == b""  # nothing of the bad block was written
+    w2 = ShardWriter(io.BytesIO(), np.uint16, 65000, block_tokens=1)
+    with pytest.raises(TokenRangeError, match="min -1"):
+        w2.add([-1])

@@ -26,7 +26,7 @@ class EngineError(RuntimeError):
 
 DELTA_HINT = (
     "the JVM Spark engine has no Delta Lake data source on its classpath. Either add it: "
-    "spark-submit --packages io.delta:delta-spark_2.13:4.4.1 "
+    "spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.1 "
     "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
     "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
     "(Databricks has it built in), or write plain Parquet tables with `table_format: parquet` "

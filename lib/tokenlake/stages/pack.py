@@ -39,7 +39,7 @@ class _Shards:
         if self._writer is None:
             self._open()
         self._writer.add(ids)
-        if self._writer.n_bytes >= self.target:
+        if self._writer.size_bytes >= self.target:
             self._close()
 
     def _name(self) -> str:
@@ -53,8 +53,8 @@ class _Shards:
 
     def _close(self) -> None:
         w, name = self._writer, self._name()
-        self._stream.close()
         idx = w.finish()
+        self._stream.close()
         storage.write_bytes(storage.join(self.version_uri, name + ".idx"), idx, self.options)
         n_docs = len(w.lengths)
         self.files += [

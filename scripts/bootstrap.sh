@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what tokenlake needs into ./.venv, then run the demo or the tests.
+#   bash scripts/bootstrap.sh demo [DIR]   # install, then run the demo pipeline
+#   bash scripts/bootstrap.sh test [ARGS]  # install with test extras, then pytest
+# Needs Python 3.11 (python3.11 or python3) and, for the JVM Spark engine and its tests, Java 17
+# (installed with apt-get when missing and we are root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-test}"; shift || true
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then PY="$cand"; break; fi
+  done
+fi
+[ -n "$PY" ] || { echo "bootstrap: need Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+
+if ! command -v java >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing Java 17 for the JVM Spark engine" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "bootstrap: Java 17 not found; the JVM Spark engine (and its tests) need it" >&2
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+case "$what" in
+  demo)
+    .venv/bin/pip install -q -e .
+    exec .venv/bin/tokenlake demo "$@" ;;
+  test)
+    # torch 2.13.0 CPU (megatron-core's reader needs it) is pinned in the test extra.
+    .venv/bin/pip install -q -e '.[test]'
+    exec .venv/bin/python -m pytest "$@" ;;
+  *) echo "usage: bash scripts/bootstrap.sh demo|test [args]" >&2; exit 2 ;;
+esac
