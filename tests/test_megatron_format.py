@@ -28,8 +28,9 @@ def test_byte_identical_to_megatron_builder(tmp_path, vocab):
     w = ShardWriter(out, dtype, vocab)
     for d in docs:
         w.add(d)
+    idx = w.finish()
     assert out.getvalue() == (tmp_path / "ref.bin").read_bytes()
-    assert w.finish() == (tmp_path / "ref.idx").read_bytes()
+    assert idx == (tmp_path / "ref.idx").read_bytes()
 
 
 def test_reader_roundtrip(tmp_path):
