@@ -39,7 +39,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("RUST_LOG", "debug" if args.debug else "warn")  # Sail's own log lines
+    os.environ.setdefault("RUST_LOG", "debug" if args.debug else "error")  # Sail's own log lines
     from .pipeline import run_pipeline
 
     t0 = time.monotonic()

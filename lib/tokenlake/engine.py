@@ -73,7 +73,8 @@ def _start_sail(cfg: PipelineConfig) -> Engine:
     server = SparkConnectServer("127.0.0.1", 0)
     server.start(background=True)
     host, port = server.listening_address
-    spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
+    # create(), not getOrCreate(): a process may hold sessions to several servers (tests, notebooks).
+    spark = SparkSession.builder.remote(f"sc://{host}:{port}").create()
     for key, value in _common_conf(cfg).items():
         spark.conf.set(key, value)
     return Engine("sail", spark, [server.stop, spark.stop])
@@ -111,7 +112,7 @@ def _start_connect(cfg: PipelineConfig) -> Engine:
     url = cfg.engine.url or os.environ.get("SPARK_REMOTE")
     if not url:
         raise EngineError("engine.kind=connect needs engine.url (sc://host:port) or the SPARK_REMOTE environment variable")
-    spark = SparkSession.builder.remote(url).getOrCreate()
+    spark = SparkSession.builder.remote(url).create()
     for key, value in _common_conf(cfg).items():
         spark.conf.set(key, value)
     return Engine("connect", spark, [spark.stop])
