@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,3 +77,41 @@ def demo_jvm(tmp_path_factory):
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
+
+
+# Distinctive fake credentials, so a test can grep every log line and file for them.
+FAKE_KEY_ID = "AKIAFAKETOKENLAKE7Q2Z"
+FAKE_SECRET = "fake/Secret+tokenlake/K7wJalrXUtnFEMI9x"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def s3_endpoint(monkeypatch):
+    """A real S3 API: moto's server on a free 127.0.0.1 port, with fake credentials in the environment."""
+    import boto3
+
+    port = free_port()
+    proc = subprocess.Popen([str(pathlib.Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": FAKE_KEY_ID, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "AWS_REGION": "us-east-1",
+                       "AWS_ENDPOINT_URL": url, "AWS_ALLOW_HTTP": "true"}.items():
+        monkeypatch.setenv(key, value)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            boto3.client("s3", endpoint_url=url).list_buckets()
+            break
+        except Exception:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)

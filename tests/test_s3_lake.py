@@ -2,47 +2,12 @@
 import json
 import os
 import pathlib
-import socket
-import subprocess
-import sys
-import time
 
 import boto3
-import pytest
 
 from tokenlake.config import from_dict
 from tokenlake.demo import demo_config
 from tokenlake.pipeline import run_pipeline
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def s3_endpoint(monkeypatch):
-    port = free_port()
-    proc = subprocess.Popen([str(pathlib.Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-                       "AWS_ENDPOINT_URL": url, "AWS_ALLOW_HTTP": "true"}.items():
-        monkeypatch.setenv(key, value)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            boto3.client("s3", endpoint_url=url).list_buckets()
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_demo_pipeline_with_lake_on_s3(s3_endpoint, engine, demo_sail, tmp_path):
