@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run pipeline stages from a YAML config")
     run.add_argument("config")
     run.add_argument("--stage", action="append", choices=list(STAGES), help="stage to run (repeatable; default all)")
+    run.add_argument("--run-id", help="run id (default: a new one); stages run separately with one id share a report")
     _common(run)
     demo = sub.add_parser("demo", help="run the whole pipeline on the bundled sample corpus")
     demo.add_argument("directory", nargs="?", default="./tokenlake-demo")
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  report : {root}/reports/{outcome.run_id}/index.html")
             return 0
         cfg = load_config(args.config, _overrides(args))
-        run_pipeline(cfg, stages=args.stage, quiet=args.quiet)
+        run_pipeline(cfg, stages=args.stage, quiet=args.quiet, run_id=args.run_id)
         print(f"done in {time.monotonic() - t0:.1f}s")
         return 0
     except ConfigError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import re
 import sys
 import time
 import uuid
@@ -24,6 +25,13 @@ class RunOutcome:
     run_id: str
     results: list[StageResult] = field(default_factory=list)
     lake_root: str = ""
+
+
+def check_run_id(run_id: str) -> str:
+    """Run ids become directory names (reports/<run_id>/): letters, digits, '.', '_', '-' only."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):
+        raise ValueError(f"run id {run_id!r} must be 1-128 letters, digits, '.', '_' or '-'")
+    return run_id
 
 
 def select_stages(names: list[str] | None, cfg: PipelineConfig) -> list[str]:
@@ -48,13 +56,13 @@ def print_result(res: StageResult, out=sys.stdout) -> None:
 
 
 def run_pipeline(cfg: PipelineConfig, stages: list[str] | None = None, engine: Engine | None = None,
-                 quiet: bool = False) -> RunOutcome:
+                 quiet: bool = False, run_id: str | None = None) -> RunOutcome:
     names = select_stages(stages, cfg)
     own_engine = engine is None
     engine = engine or start_engine(cfg)
     try:
         lake = Lake(engine.spark, cfg.lake.root, cfg.table_format, cfg.lake.storage_options)
-        ctx = StageContext(cfg, lake, new_run_id(), quiet=quiet)
+        ctx = StageContext(cfg, lake, check_run_id(run_id) if run_id else new_run_id(), quiet=quiet)
         outcome = RunOutcome(ctx.run_id, lake_root=cfg.lake.root)
         if not quiet:
             print(f"tokenlake run {ctx.run_id} on {engine.kind} ({cfg.table_format} tables) at {cfg.lake.root}",

@@ -72,15 +72,26 @@ def shard_checks(ctx: StageContext, checks: list[dict]) -> dict | None:
     return {"uri": vuri, **{k: man[k] for k in ("version", "n_docs", "n_tokens", "files", "tokenizer", "inputs")}}
 
 
+def stage_results(ctx: StageContext) -> list[StageResult]:
+    """This run's stage results: from memory, or from _stage_runs when each stage ran as its own
+    job task (Databricks) with a shared run id."""
+    if ctx.results:
+        return list(ctx.results.values())
+    rows = ctx.lake.read("_stage_runs").filter(F.col("run_id") == ctx.run_id).collect()
+    return [StageResult(r.stage, r.n_in, r.n_kept, r.n_rejected, r.seconds, json.loads(r.detail or "{}"))
+            for r in rows if r.stage != "validate"]
+
+
 def run(ctx: StageContext) -> StageResult:
     checks: list[dict] = []
-    for res in ctx.results.values():
+    results = stage_results(ctx)
+    for res in results:
         _check(checks, f"{res.stage}: in = kept + rejected", res.balanced,
                f"{res.n_in} = {res.n_kept} + {res.n_rejected}")
     counts = table_checks(ctx, checks)
     shards = shard_checks(ctx, checks)
     report = {"run_id": ctx.run_id, "checks": checks, "table_counts": counts, "shards": shards,
-              "stages": [vars(r) for r in ctx.results.values()],
+              "stages": [vars(r) for r in results],
               "table_versions": {t: ctx.lake.version(t) for t in DOC_TABLES + ("silver/rejected",)}}
     base = storage.join(ctx.lake.root, "reports", ctx.run_id)
     opts = ctx.cfg.lake.storage_options
