@@ -13,6 +13,7 @@
 #   EXTRA_PACKAGES  comma-separated extra Maven coordinates, e.g. org.apache.hadoop:hadoop-aws:3.4.1
 #                   for s3a:// or org.apache.hadoop:hadoop-azure:3.4.1 for abfss://
 #   PYSPARK_PYTHON  the executors' Python (default: python3 on the PATH)
+#   SUBMIT_ARGS     extra spark-submit arguments, e.g. "--executor-memory 8g --conf spark.executor.cores=4"
 # Credentials are never passed here: S3 uses the default AWS chain (instance profile, env),
 # ADLS the cluster's configured identity or the AZURE_* environment variables.
 set -euo pipefail
@@ -30,5 +31,6 @@ fi
 [ -n "${EXTRA_PACKAGES:-}" ] && packages+=("$EXTRA_PACKAGES")
 pkg_args=()
 [ ${#packages[@]} -gt 0 ] && pkg_args=(--packages "$(IFS=,; echo "${packages[*]}")")
-exec spark-submit --master "$master" "${pkg_args[@]}" "${conf[@]}" \
+read -r -a extra <<< "${SUBMIT_ARGS:-}"
+exec spark-submit --master "$master" "${pkg_args[@]}" "${conf[@]}" "${extra[@]}" \
   "$here/../../jobs/pipeline.py" --config "$config" --engine spark --set "table_format=$format" "$@"
