@@ -74,3 +74,10 @@ def test_output_hash_ignores_engine_and_location(tmp_path):
     b = load_config(write(tmp_path, GOOD), ["engine.kind=spark", "lake.root=/elsewhere"])
     c = load_config(write(tmp_path, GOOD), ["quality.min_chars=5"])
     assert a.output_sha256() == b.output_sha256() != c.output_sha256()
+
+
+def test_override_of_dotted_spark_conf_keys(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD), ["engine.conf.spark.executor.memory=8g",
+                                              "lake.storage_options.endpoint_url=http://127.0.0.1:9000"])
+    assert cfg.engine.conf == {"spark.executor.memory": "8g"}
+    assert cfg.lake.storage_options == {"endpoint_url": "http://127.0.0.1:9000"}

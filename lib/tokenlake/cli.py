@@ -6,9 +6,11 @@ import logging
 import os
 import sys
 import time
+import traceback
 
 from .config import STAGES, ConfigError, load_config
 from .engine import EngineError
+from .secrets import install_log_redaction, redact, safe_rust_log
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,7 +42,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("RUST_LOG", "debug" if args.debug else "error")  # Sail's own log lines
+    install_log_redaction()
+    # Sail's and deltalake's own log lines, minus the crates that print credential ids.
+    os.environ["RUST_LOG"] = safe_rust_log(os.environ.get("RUST_LOG"), "debug" if args.debug else "error")
     from .pipeline import run_pipeline
 
     t0 = time.monotonic()
@@ -65,15 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done in {time.monotonic() - t0:.1f}s")
         return 0
     except ConfigError as exc:
-        print(f"tokenlake: {exc}", file=sys.stderr)
+        print(f"tokenlake: {redact(str(exc))}", file=sys.stderr)
         return 2
     except EngineError as exc:
-        print(f"tokenlake: {exc}", file=sys.stderr)
+        print(f"tokenlake: {redact(str(exc))}", file=sys.stderr)
         return 3
     except Exception as exc:  # noqa: BLE001 - one clear line unless --debug
         if args.debug:
-            raise
-        print(f"tokenlake: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(redact(traceback.format_exc()), file=sys.stderr)
+            return 1
+        print(f"tokenlake: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return 1
 
 

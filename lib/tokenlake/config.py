@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import pathlib
+import re
 from typing import Any, Literal
 
 import yaml
@@ -31,6 +32,12 @@ class LakeConfig(_Strict):
         default_factory=dict,
         description="non-secret object-store options (endpoint, region); credentials come from the environment")
 
+    @field_validator("storage_options")
+    @classmethod
+    def _no_credentials(cls, v: dict[str, str]) -> dict[str, str]:
+        _refuse_secrets(v, "storage_options")
+        return v
+
     @field_validator("root")
     @classmethod
     def _root_scheme(cls, v: str) -> str:
@@ -45,6 +52,30 @@ class EngineConfig(_Strict):
     master: str = Field("local[*]", description="master for kind=spark when not launched by spark-submit")
     partitions: int = Field(4, ge=1, description="partitions for parallel stages and shuffles")
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark conf")
+
+    @field_validator("conf")
+    @classmethod
+    def _no_credentials(cls, v: dict[str, str]) -> dict[str, str]:
+        _refuse_secrets(v, "engine.conf")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _no_token_in_url(cls, v: str | None) -> str | None:
+        if v and re.search(r"token=", v, re.IGNORECASE):
+            raise ValueError("engine.url holds a token: set the whole URL in the SPARK_REMOTE environment variable "
+                             "(or use Databricks Connect's profile) instead of the config file")
+        return v
+
+
+def _refuse_secrets(mapping: dict[str, str], where: str) -> None:
+    from .secrets import secret_keys
+
+    found = secret_keys(mapping)
+    if found:
+        raise ValueError(f"{where} holds credentials {found}: config files must not. Use the environment "
+                         "(AWS_*/AZURE_* variables), an instance profile / managed identity, or a Databricks "
+                         "secret scope mapped to environment variables")
 
 
 class SourceConfig(_Strict):
@@ -140,12 +171,20 @@ class PipelineConfig(_Strict):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+# Mappings whose keys contain dots themselves (Spark conf names); --set does not split them.
+FREE_FORM_MAPS = {"engine.conf", "lake.storage_options"}
+
+
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML (so 3 is an int)."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. lake.root=/data/lake")
     key, raw = assignment.split("=", 1)
     parts = key.strip().split(".")
+    for i in range(1, len(parts)):
+        if ".".join(parts[:i]) in FREE_FORM_MAPS:  # spark.executor.memory is one key, not three
+            parts = parts[:i] + [".".join(parts[i:])]
+            break
     value = yaml.safe_load(raw) if raw.strip() else ""
     node: Any = data
     for i, part in enumerate(parts):

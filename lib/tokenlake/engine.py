@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import PipelineConfig
+from .secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -139,4 +140,4 @@ def start_engine(cfg: PipelineConfig) -> Engine:
     except EngineError:
         raise
     except Exception as exc:
-        raise EngineError(f"could not start the {kind} engine: {type(exc).__name__}: {exc}") from exc
+        raise EngineError(f"could not start the {kind} engine: {type(exc).__name__}: {redact(str(exc))}") from None

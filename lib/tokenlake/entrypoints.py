@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 from .config import STAGES
+from .secrets import install_log_redaction, redact, safe_rust_log
 
 
 def _launched_by_cluster() -> bool:
@@ -29,13 +31,19 @@ def main(argv: list[str] | None = None, stage: str | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
 
+    os.environ["RUST_LOG"] = safe_rust_log(os.environ.get("RUST_LOG"))  # before deltalake/Sail load
     from .config import load_config
     from .pipeline import run_pipeline
 
     engine = args.engine or ("spark" if _launched_by_cluster() else None)
     overrides = args.overrides + ([f"engine.kind={engine}"] if engine else [])
     stages = [stage] if stage else args.stage
-    run_pipeline(load_config(args.config, overrides), stages=stages, run_id=args.run_id)
+    install_log_redaction()
+    try:
+        run_pipeline(load_config(args.config, overrides), stages=stages, run_id=args.run_id)
+    except Exception:  # noqa: BLE001 - the job fails either way; its log must not carry credentials
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        return 1
     return 0
 
 
