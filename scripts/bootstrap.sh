@@ -16,12 +16,20 @@ if [ -z "$PY" ]; then
 fi
 [ -n "$PY" ] || { echo "bootstrap: need Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 
-if ! command -v java >/dev/null; then
+# Debian packages: Java 17 for the JVM Spark engine; for the tests also Chromium + chromedriver
+# (the report is checked in a real browser).
+apt_pkgs=()
+command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
+if [ "$what" = test ]; then
+  command -v chromium >/dev/null || apt_pkgs+=(chromium)
+  command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
+fi
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "bootstrap: installing Java 17 for the JVM Spark engine" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    echo "bootstrap: apt-get install ${apt_pkgs[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
   else
-    echo "bootstrap: Java 17 not found; the JVM Spark engine (and its tests) need it" >&2
+    echo "bootstrap: missing ${apt_pkgs[*]} (install them as root); the JVM engine / browser tests need them" >&2
   fi
 fi
 

@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stage", action="append", choices=list(STAGES), help="stage to run (repeatable; default all)")
     run.add_argument("--run-id", help="run id (default: a new one); stages run separately with one id share a report")
     _common(run)
+    val = sub.add_parser("validate", help="run the expectation suites and write the report (reports/<run_id>/)")
+    val.add_argument("config")
+    val.add_argument("--run-id", help="validate the stages of this run (default: each stage's latest run)")
+    _common(val)
     demo = sub.add_parser("demo", help="run the whole pipeline on the bundled sample corpus")
     demo.add_argument("directory", nargs="?", default="./tokenlake-demo")
     _common(demo)
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  report : {root}/reports/{outcome.run_id}/index.html")
             return 0
         cfg = load_config(args.config, _overrides(args))
-        run_pipeline(cfg, stages=args.stage, quiet=args.quiet, run_id=args.run_id)
+        stages = ["validate"] if args.command == "validate" else args.stage
+        run_pipeline(cfg, stages=stages, quiet=args.quiet, run_id=args.run_id)
         print(f"done in {time.monotonic() - t0:.1f}s")
         return 0
     except ConfigError as exc:

@@ -132,6 +132,10 @@ class PackConfig(_Strict):
 
 class ValidateConfig(_Strict):
     enabled: bool = True
+    language_shares: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="bounds on each language's share of gold documents, e.g. {en: [0.2, 0.9]}")
+    samples_per_reason: int = Field(3, ge=0, le=50, description="sample documents per rejection reason in the report")
+    data_docs: bool = Field(True, description="build Great Expectations Data Docs next to the report")
 
 
 class PipelineConfig(_Strict):

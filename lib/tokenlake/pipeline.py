@@ -44,9 +44,12 @@ def select_stages(names: list[str] | None, cfg: PipelineConfig) -> list[str]:
 
 
 def _record(lake: Lake, run_id: str, res: StageResult) -> None:
+    finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     df = lake.spark.createDataFrame(
-        [(run_id, res.stage, res.n_in, res.n_kept, res.n_rejected, float(res.seconds), json.dumps(res.detail, default=str))],
-        "run_id string, stage string, n_in bigint, n_kept bigint, n_rejected bigint, seconds double, detail string")
+        [(run_id, res.stage, res.n_in, res.n_kept, res.n_rejected, float(res.seconds),
+          json.dumps(res.detail, default=str), finished)],
+        "run_id string, stage string, n_in bigint, n_kept bigint, n_rejected bigint, seconds double, detail string, "
+        "finished_at string")
     lake.write(df, "_stage_runs")
 
 

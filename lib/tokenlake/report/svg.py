@@ -1,0 +1,25 @@
+"""Tiny inline SVG bar charts: no JavaScript, no network, readable when the page is saved."""
+from __future__ import annotations
+
+import html
+
+
+def bar_chart(items: list[tuple[str, float]], title: str, width: int = 640, bar_height: int = 18) -> str:
+    """Horizontal bars, one per (label, value); labels on the left, values on the right."""
+    if not items:
+        return f"<p class='empty'>{html.escape(title)}: no data</p>"
+    label_w, value_w = 180, 90
+    plot_w = width - label_w - value_w
+    top = max(v for _, v in items) or 1
+    height = bar_height * len(items) + 30
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
+             f"aria-label='{html.escape(title)}'>",
+             f"<text x='0' y='14' font-size='13' font-weight='bold'>{html.escape(title)}</text>"]
+    for i, (label, value) in enumerate(items):
+        y = 24 + i * bar_height
+        w = max(1.0, plot_w * value / top) if value else 0
+        parts.append(f"<text x='{label_w - 6}' y='{y + 12}' font-size='11' text-anchor='end'>{html.escape(str(label))[:28]}</text>"
+                     f"<rect class='bar' x='{label_w}' y='{y}' width='{w:.1f}' height='{bar_height - 4}' fill='#4a78b5'/>"
+                     f"<text x='{label_w + w + 4:.1f}' y='{y + 12}' font-size='11'>{value:,}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
