@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 from pyspark.sql import functions as F
 
@@ -106,8 +107,10 @@ def run(ctx: StageContext) -> StageResult:
     for suite, rows in by_suite.items():
         storage.write_bytes(storage.join(base, "validation", f"{suite}.json"),
                             json.dumps({"suite": suite, "results": rows}, indent=2, default=str).encode(), opts)
-    if docs_dir and cfg.validate_.data_docs:
-        _upload_dir(docs_dir, storage.join(base, "data_docs"), opts)
+    if docs_dir:
+        if cfg.validate_.data_docs:
+            _upload_dir(docs_dir, storage.join(base, "data_docs"), opts)
+        shutil.rmtree(docs_dir.split(os.sep + "gx" + os.sep)[0], ignore_errors=True)  # the temporary GX project
     ctx.progress("validate", "collecting report statistics")
     report = {
         "run_id": ctx.run_id,
