@@ -10,6 +10,8 @@ import traceback
 
 from .config import STAGES, ConfigError, load_config
 from .engine import EngineError
+from .lock import LakeLocked
+from .manifest import complete_versions
 from .secrets import install_log_redaction, redact, safe_rust_log
 
 
@@ -18,6 +20,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set quality.min_chars=200 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--force", action="store_true", help="run stages even when inputs and config are unchanged")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run on the same lake to finish (default: fail at once)")
     p.add_argument("--debug", action="store_true", help="full tracebacks and debug logging")
 
 
@@ -58,19 +63,22 @@ def main(argv: list[str] | None = None) -> int:
 
             config_path = write_demo_config(args.directory)
             cfg = load_config(config_path, _overrides(args))
-            outcome = run_pipeline(cfg, quiet=args.quiet)
+            outcome = run_pipeline(cfg, quiet=args.quiet, force=args.force, wait_seconds=args.wait)
             root = cfg.lake.root
             print(f"\ndemo finished in {time.monotonic() - t0:.1f}s")
             print(f"  config : {config_path}")
             print(f"  tables : {root}/bronze, {root}/silver, {root}/gold ({cfg.table_format})")
-            pack = next((r for r in outcome.results if r.stage == "pack"), None)
-            if pack:
-                print(f"  shards : {pack.detail['uri']} (manifest.json)")
-            print(f"  report : {root}/reports/{outcome.run_id}/index.html")
+            versions = complete_versions(root, cfg.pack.dataset, cfg.lake.storage_options)
+            if versions:
+                print(f"  shards : {root}/shards/{cfg.pack.dataset}/v{versions[-1]} (manifest.json)")
+            validate = next((r for r in outcome.results if r.stage == "validate"), None)
+            report_run = validate.detail.get("unchanged_since", outcome.run_id) if validate else outcome.run_id
+            print(f"  report : {root}/reports/{report_run}/index.html")
             return 0
         cfg = load_config(args.config, _overrides(args))
         stages = ["validate"] if args.command == "validate" else args.stage
-        run_pipeline(cfg, stages=stages, quiet=args.quiet, run_id=args.run_id)
+        run_pipeline(cfg, stages=stages, quiet=args.quiet, run_id=args.run_id, force=args.force,
+                     wait_seconds=args.wait)
         print(f"done in {time.monotonic() - t0:.1f}s")
         return 0
     except ConfigError as exc:
@@ -79,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:
         print(f"tokenlake: {redact(str(exc))}", file=sys.stderr)
         return 3
+    except LakeLocked as exc:
+        print(f"tokenlake: {redact(str(exc))}", file=sys.stderr)
+        return 4
     except Exception as exc:  # noqa: BLE001 - one clear line unless --debug
         if args.debug:
             print(redact(traceback.format_exc()), file=sys.stderr)

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None, stage: str | None = None) -> int:
     parser.add_argument("--engine", choices=["sail", "spark", "connect"],
                         help="default: spark under spark-submit or on Databricks, else the config's engine.kind")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--force", action="store_true", help="run even when inputs and config are unchanged")
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the lake lock")
     args = parser.parse_args(argv)
 
     os.environ["RUST_LOG"] = safe_rust_log(os.environ.get("RUST_LOG"))  # before deltalake/Sail load
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None, stage: str | None = None) -> int:
     stages = [stage] if stage else args.stage
     install_log_redaction()
     try:
-        run_pipeline(load_config(args.config, overrides), stages=stages, run_id=args.run_id)
+        run_pipeline(load_config(args.config, overrides), stages=stages, run_id=args.run_id, force=args.force,
+                     wait_seconds=args.wait)
     except Exception:  # noqa: BLE001 - the job fails either way; its log must not carry credentials
         print(redact(traceback.format_exc()), file=sys.stderr)
         return 1

@@ -115,3 +115,9 @@ def open_input(uri: str, options: dict[str, str] | None = None):
     fs, path = filesystem(uri, options)
     # compression=None: pyarrow would otherwise gunzip by extension; the readers decide that.
     return io.BufferedReader(fs.open_input_stream(path, compression=None), buffer_size=1 << 20)
+
+
+def delete_file(uri: str, options: dict[str, str] | None = None) -> None:
+    fs, path = filesystem(uri, options)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_file(path)
