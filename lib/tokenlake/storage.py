@@ -6,12 +6,48 @@ same code writes shards to a laptop disk or a bucket. Credentials come from the 
 """
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
+import random
+import re
+import time
 import posixpath
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
+
+
+S3_MAX_ATTEMPTS = 5
+RETRY_ATTEMPTS = 4
+_TRANSIENT = re.compile(r"SLOW_?DOWN|INTERNAL_FAILURE|INTERNAL_?ERROR|SERVICE_UNAVAILABLE|THROTTL|reduce your request rate|"
+                        r"\b50[0-4]\b|timed? ?out|Connection (reset|refused|aborted)|Broken pipe|NETWORK_CONNECTION",
+                        re.IGNORECASE)
+
+
+def with_retries(fn):
+    """Retry an object-store call on transient errors (5xx, throttling, timeouts) with exponential
+    backoff and jitter; other errors, and the last transient one, propagate with the object named."""
+    @functools.wraps(fn)
+    def call(uri, *args, **kwargs):
+        delay = 0.5
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return fn(uri, *args, **kwargs)
+            except OSError as exc:
+                if attempt == RETRY_ATTEMPTS or not is_remote(uri) or not _TRANSIENT.search(str(exc)):
+                    if uri not in str(exc):
+                        raise OSError(f"{fn.__name__} {uri}: {exc}") from exc
+                    raise
+                log.warning("transient object-store error on %s (attempt %d/%d): %s", uri, attempt, RETRY_ATTEMPTS,
+                            str(exc).splitlines()[0][:200])
+                time.sleep(delay + random.uniform(0, delay))
+                delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+    return call
 
 
 def is_remote(uri: str) -> bool:
@@ -48,11 +84,14 @@ def filesystem(uri: str, options: dict[str, str] | None = None) -> tuple[pafs.Fi
         region = options.get("region") or options.get("AWS_REGION") or os.environ.get("AWS_REGION")
         if region:
             kwargs["region"] = region
+        # Object stores answer 500/503 (SlowDown) under load: retry with backoff, more than the default 3.
+        kwargs["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=S3_MAX_ATTEMPTS)
         return pafs.S3FileSystem(**kwargs), parsed.netloc + parsed.path
     fs, path = pafs.FileSystem.from_uri(uri)
     return fs, path
 
 
+@with_retries
 def write_bytes(uri: str, data: bytes, options: dict[str, str] | None = None) -> None:
     fs, path = filesystem(uri, options)
     parent = posixpath.dirname(path) if is_remote(uri) else os.path.dirname(path)
@@ -61,17 +100,20 @@ def write_bytes(uri: str, data: bytes, options: dict[str, str] | None = None) ->
         out.write(data)
 
 
+@with_retries
 def read_bytes(uri: str, options: dict[str, str] | None = None) -> bytes:
     fs, path = filesystem(uri, options)
     with fs.open_input_stream(path, compression=None) as src:
         return src.read()
 
 
+@with_retries
 def exists(uri: str, options: dict[str, str] | None = None) -> bool:
     fs, path = filesystem(uri, options)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+@with_retries
 def list_dir(uri: str, options: dict[str, str] | None = None) -> list[str]:
     """Names (not paths) of the direct children of a directory; [] if it does not exist."""
     fs, path = filesystem(uri, options)
@@ -81,12 +123,14 @@ def list_dir(uri: str, options: dict[str, str] | None = None) -> list[str]:
     return sorted(posixpath.basename(i.path.rstrip("/")) for i in infos)
 
 
+@with_retries
 def delete_dir(uri: str, options: dict[str, str] | None = None) -> None:
     fs, path = filesystem(uri, options)
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         fs.delete_dir(path)
 
 
+@with_retries
 def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
     """Every file below a prefix (or the file itself) as (uri, size, mtime_ns), sorted by uri.
 
@@ -117,7 +161,19 @@ def open_input(uri: str, options: dict[str, str] | None = None):
     return io.BufferedReader(fs.open_input_stream(path, compression=None), buffer_size=1 << 20)
 
 
+@with_retries
 def delete_file(uri: str, options: dict[str, str] | None = None) -> None:
     fs, path = filesystem(uri, options)
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         fs.delete_file(path)
+
+
+@with_retries
+def upload_file(uri: str, local: str, options: dict[str, str] | None = None) -> None:
+    """Copy a finished local file to ``uri`` (retried as a whole: a stream cannot be replayed)."""
+    fs, path = filesystem(uri, options)
+    parent = posixpath.dirname(path) if is_remote(uri) else os.path.dirname(path)
+    fs.create_dir(parent, recursive=True)
+    with open(local, "rb") as src, fs.open_output_stream(path) as out:
+        while chunk := src.read(8 << 20):
+            out.write(chunk)

@@ -6,6 +6,8 @@ on every engine and partitioning, so the shard bytes are too.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 
 import numpy as np
 from pyspark.sql import functions as F
@@ -46,15 +48,26 @@ class _Shards:
         return f"{self.dataset}_{len(self.prefixes):05d}"
 
     def _open(self) -> None:
-        fs, path = storage.filesystem(storage.join(self.version_uri, self._name() + ".bin"), self.options)
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        self._stream = fs.open_output_stream(path)
+        uri = storage.join(self.version_uri, self._name() + ".bin")
+        if storage.is_remote(uri):
+            # Object stores: write a local file, then upload it whole, so a failed upload can be retried.
+            fd, self._local = tempfile.mkstemp(suffix=".bin", prefix="tokenlake-shard-")
+            self._stream = os.fdopen(fd, "wb")
+        else:
+            fs, path = storage.filesystem(uri, self.options)
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            self._stream, self._local = fs.open_output_stream(path), None
         self._writer = ShardWriter(self._stream, self.dtype, self.vocab)
 
     def _close(self) -> None:
         w, name = self._writer, self._name()
         idx = w.finish()
         self._stream.close()
+        if self._local:
+            try:
+                storage.upload_file(storage.join(self.version_uri, name + ".bin"), self._local, self.options)
+            finally:
+                os.unlink(self._local)
         storage.write_bytes(storage.join(self.version_uri, name + ".idx"), idx, self.options)
         n_docs = len(w.lengths)
         self.files += [
