@@ -86,8 +86,8 @@ def read_jsonl(stream: IO[bytes], opts: ReadOptions) -> Iterator[Doc | Quarantin
         sample = line[:SAMPLE_CHARS]
         try:
             record = json.loads(line)
-        except ValueError as exc:
-            yield Quarantine(start, "jsonl_parse_error", f"not a JSON object: {exc}", sample)
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+            yield Quarantine(start, "jsonl_parse_error", f"not valid JSON: {type(exc).__name__}: {str(exc)[:200]}", sample)
             continue
         if not isinstance(record, dict):
             yield Quarantine(start, "jsonl_bad_schema", f"top level is {type(record).__name__}, expected object", sample)
@@ -109,6 +109,9 @@ def read_text(stream: IO[bytes], opts: ReadOptions, uri: str) -> Iterator[Doc | 
     """A plain text file is one document. Reading stops past the cap, so a huge file costs no more."""
     limit = opts.max_doc_chars * 4 + 4  # UTF-8 is at most 4 bytes a character
     raw = stream.read(limit + 1)
+    if not raw:
+        yield Quarantine(-1, "empty_file", "the file is empty")
+        return
     text, errors = decode(raw[:limit] if len(raw) > limit else raw)
     if len(raw) > limit:
         yield Quarantine(0, "doc_too_large", f"file is over {limit} bytes, cap is {opts.max_doc_chars} characters",
