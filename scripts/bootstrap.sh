@@ -23,6 +23,8 @@ command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
 if [ "$what" = test ]; then
   command -v chromium >/dev/null || apt_pkgs+=(chromium)
   command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
+  # --- ingest tests: npm for Azurite (tests npm-install it once into the git-ignored build/azurite)
+  command -v npm >/dev/null || apt_pkgs+=(npm)
 fi
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

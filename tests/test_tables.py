@@ -6,7 +6,17 @@ from pyspark.sql import functions as F
 from tokenlake.schemas_registry import all_specs, spec
 from tokenlake.tables import SchemaMismatchError
 
-ROW = ("d1", "web", None, "u", "some text", "f", 0, 0, "r1")
+VALUES = {"doc_id": "d1", "source": "web", "url": "u", "text": "some text", "file_uri": "f", "record_offset": 0,
+          "decode_errors": 0, "ingest_run": "r1"}
+
+
+def bronze_row(**changes):
+    """A bronze row with every declared column (None where the test does not care)."""
+    values = dict(VALUES, **changes)
+    return tuple(values.get(name) for name in spec("bronze/documents").names)
+
+
+ROW = bronze_row()
 
 
 def bronze_df(spark, rows=(ROW,)):
@@ -21,7 +31,7 @@ def test_every_declared_schema_parses():
 
 def test_write_read_and_history(lake, spark):
     lake.write(bronze_df(spark), "bronze/documents")
-    lake.write(bronze_df(spark, [("d2",) + ROW[1:]]), "bronze/documents")
+    lake.write(bronze_df(spark, [bronze_row(doc_id="d2")]), "bronze/documents")
     assert sorted(r.doc_id for r in lake.read("bronze/documents").collect()) == ["d1", "d2"]
     table = deltalake.DeltaTable(lake.uri("bronze/documents"))
     assert table.version() == lake.version("bronze/documents") >= 2

@@ -81,7 +81,7 @@ def _refuse_secrets(mapping: dict[str, str], where: str) -> None:
 class SourceConfig(_Strict):
     name: str
     uri: str
-    format: Literal["jsonl", "text"]
+    format: Literal["jsonl", "text", "warc", "wet"]
     text_field: str = "text"
     id_field: str | None = "id"
     url_field: str | None = "url"
@@ -91,6 +91,8 @@ class IngestConfig(_Strict):
     max_doc_chars: int = Field(1_000_000, ge=1)
     max_error_rate: float = Field(0.5, ge=0.0, le=1.0,
                                   description="fail the stage when quarantined/read exceeds this")
+    html_extractor: Literal["resiliparse", "trafilatura"] = Field(
+        "resiliparse", description="main-content extraction for WARC HTML responses")
 
 
 class QualityConfig(_Strict):

@@ -87,8 +87,48 @@ def filesystem(uri: str, options: dict[str, str] | None = None) -> tuple[pafs.Fi
         # Object stores answer 500/503 (SlowDown) under load: retry with backoff, more than the default 3.
         kwargs["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=S3_MAX_ATTEMPTS)
         return pafs.S3FileSystem(**kwargs), parsed.netloc + parsed.path
+    if scheme in ("az", "abfs", "abfss", "wasb", "wasbs"):
+        return _azure(parsed, options)
     fs, path = pafs.FileSystem.from_uri(uri)
     return fs, path
+
+
+def _azure(parsed, options: dict[str, str]) -> tuple[pafs.FileSystem, str]:
+    """ADLS Gen2 / Blob: ``abfss://container@account.dfs.core.windows.net/path`` or
+    ``az://container/path`` (account from options ``account_name`` / AZURE_STORAGE_ACCOUNT_NAME).
+
+    Non-secret endpoint options (``blob_endpoint`` / AZURE_STORAGE_BLOB_ENDPOINT, e.g. Azurite's
+    http://127.0.0.1:10000) may be configured; the account key or SAS token only ever comes from
+    the environment (AZURE_STORAGE_ACCOUNT_KEY / AZURE_STORAGE_SAS_TOKEN), else Azure's default
+    credential chain (managed identity, az login, service principal env vars) is used."""
+    container, _, host = parsed.netloc.partition("@")
+    account = (host.split(".", 1)[0] if host else None) or options.get("account_name") \
+        or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+    if not account:
+        raise ValueError(f"{parsed.scheme}:// needs a storage account: use container@account.dfs.core.windows.net "
+                         "or set lake.storage_options.account_name / AZURE_STORAGE_ACCOUNT_NAME")
+    kwargs: dict[str, str] = {}
+    endpoint = options.get("blob_endpoint") or os.environ.get("AZURE_STORAGE_BLOB_ENDPOINT")
+    if endpoint:
+        ep = urlparse(endpoint)
+        kwargs.update(blob_storage_authority=ep.netloc, blob_storage_scheme=ep.scheme or "https",
+                      dfs_storage_authority=ep.netloc, dfs_storage_scheme=ep.scheme or "https")
+    if os.environ.get("AZURE_STORAGE_ACCOUNT_KEY"):
+        kwargs["account_key"] = os.environ["AZURE_STORAGE_ACCOUNT_KEY"]
+    elif os.environ.get("AZURE_STORAGE_SAS_TOKEN"):
+        kwargs["sas_token"] = os.environ["AZURE_STORAGE_SAS_TOKEN"]
+    return pafs.AzureFileSystem(account, **kwargs), container + parsed.path
+
+
+def _uri_for(uri: str, fs_path: str) -> str:
+    """The URI, in the style of ``uri``, of a path a filesystem listing returned."""
+    if not is_remote(uri):
+        return fs_path
+    parsed = urlparse(uri)
+    if "@" in parsed.netloc:  # abfss://container@host/path: the listing says container/path
+        container, _, rest = fs_path.partition("/")
+        return f"{parsed.scheme}://{container}@{parsed.netloc.split('@', 1)[1]}/{rest}"
+    return parsed.scheme + "://" + fs_path
 
 
 @with_retries
@@ -96,7 +136,7 @@ def write_bytes(uri: str, data: bytes, options: dict[str, str] | None = None) ->
     fs, path = filesystem(uri, options)
     parent = posixpath.dirname(path) if is_remote(uri) else os.path.dirname(path)
     fs.create_dir(parent, recursive=True)
-    with fs.open_output_stream(path) as out:
+    with fs.open_output_stream(path, compression=None) as out:
         out.write(data)
 
 
@@ -141,7 +181,6 @@ def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[st
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"source path does not exist: {uri}")
     infos = [info] if info.type == pafs.FileType.File else fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    prefix = uri.split("://", 1)[0] + "://" if is_remote(uri) else ""
     out = []
     for i in infos:
         if i.type != pafs.FileType.File:
@@ -150,7 +189,7 @@ def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[st
         if any(p.startswith((".", "_")) for p in rel.split("/") if p):
             continue
         mtime = i.mtime_ns if i.mtime_ns is not None else 0
-        out.append((prefix + i.path, int(i.size), int(mtime)))
+        out.append((_uri_for(uri, i.path), int(i.size), int(mtime)))
     return sorted(out)
 
 
@@ -174,6 +213,6 @@ def upload_file(uri: str, local: str, options: dict[str, str] | None = None) -> 
     fs, path = filesystem(uri, options)
     parent = posixpath.dirname(path) if is_remote(uri) else os.path.dirname(path)
     fs.create_dir(parent, recursive=True)
-    with open(local, "rb") as src, fs.open_output_stream(path) as out:
+    with open(local, "rb") as src, fs.open_output_stream(path, compression=None) as out:
         while chunk := src.read(8 << 20):
             out.write(chunk)

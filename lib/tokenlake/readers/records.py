@@ -25,6 +25,11 @@ class Doc:
     source_id: str | None
     url: str | None
     decode_errors: int
+    warc_record_id: str | None = None
+    crawl_date: str | None = None
+    content_type: str | None = None
+    http_status: int | None = None
+    charset: str | None = None
 
 
 @dataclass
@@ -42,6 +47,7 @@ class ReadOptions:
     id_field: str | None = "id"
     url_field: str | None = "url"
     max_doc_chars: int = 1_000_000
+    html_extractor: str = "resiliparse"
 
 
 def decode(raw: bytes) -> tuple[str, int]:
@@ -102,7 +108,7 @@ def read_jsonl(stream: IO[bytes], opts: ReadOptions) -> Iterator[Doc | Quarantin
         if err1 or err2:
             yield Quarantine(start, "jsonl_bad_schema", err1 or err2 or "", sample)
             continue
-        yield from _checked(Doc(start, text, source_id, url, errors), opts, sample)
+        yield from checked(Doc(start, text, source_id, url, errors), opts, sample)
 
 
 def read_text(stream: IO[bytes], opts: ReadOptions, uri: str) -> Iterator[Doc | Quarantine]:
@@ -117,10 +123,10 @@ def read_text(stream: IO[bytes], opts: ReadOptions, uri: str) -> Iterator[Doc | 
         yield Quarantine(0, "doc_too_large", f"file is over {limit} bytes, cap is {opts.max_doc_chars} characters",
                          text[:SAMPLE_CHARS])
         return
-    yield from _checked(Doc(0, text, None, uri, errors), opts, text[:SAMPLE_CHARS])
+    yield from checked(Doc(0, text, None, uri, errors), opts, text[:SAMPLE_CHARS])
 
 
-def _checked(doc: Doc, opts: ReadOptions, sample: str) -> Iterator[Doc | Quarantine]:
+def checked(doc: Doc, opts: ReadOptions, sample: str) -> Iterator[Doc | Quarantine]:
     if not doc.text.strip():
         yield Quarantine(doc.offset, "empty_text", "text is empty or only whitespace", sample)
     elif len(doc.text) > opts.max_doc_chars:
@@ -129,14 +135,30 @@ def _checked(doc: Doc, opts: ReadOptions, sample: str) -> Iterator[Doc | Quarant
         yield doc
 
 
-def read_file(uri: str, opts: ReadOptions, options: dict[str, str] | None = None) -> Iterator[Doc | Quarantine]:
+def _records(stream: IO[bytes], opts: ReadOptions, uri: str, skipped) -> Iterator[Doc | Quarantine]:
+    if opts.format == "jsonl":
+        return read_jsonl(stream, opts)
+    if opts.format in ("warc", "wet"):
+        from .warc import read_warc
+
+        return read_warc(stream, opts, skipped, opts.html_extractor)
+    return read_text(stream, opts, uri)
+
+
+def read_file(uri: str, opts: ReadOptions, options: dict[str, str] | None = None,
+              skipped=None) -> Iterator[Doc | Quarantine]:
     """Every record of a file; a read failure (corrupt compression, I/O) ends the file with one
-    ``read_error`` entry after the records read so far."""
+    ``read_error`` entry after the records read so far. Records a format deliberately skips
+    (e.g. WARC requests) are counted per reason in ``skipped`` (a Counter)."""
+    from collections import Counter
+
+    skipped = Counter() if skipped is None else skipped
     produced = False
     pos = 0
     try:
-        with open_decompressed(uri, options) as stream:
-            records = read_jsonl(stream, opts) if opts.format == "jsonl" else read_text(stream, opts, uri)
+        native_gz = opts.format in ("warc", "wet")  # FastWARC decodes gzip members itself, faster
+        with (storage.open_input(uri, options) if native_gz else open_decompressed(uri, options)) as stream:
+            records = _records(stream, opts, uri, skipped)
             for rec in records:
                 produced = True
                 pos = rec.offset
@@ -144,5 +166,5 @@ def read_file(uri: str, opts: ReadOptions, options: dict[str, str] | None = None
     except Exception as exc:  # noqa: BLE001 - any read failure quarantines the rest of the file
         yield Quarantine(pos, "read_error", f"{type(exc).__name__}: {exc}")
         return
-    if not produced:
+    if not produced and not skipped:
         yield Quarantine(-1, "empty_file", "the file has no records")

@@ -7,6 +7,7 @@ log last, so a file is only marked ingested once its rows are in.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Iterator
 
 import pyarrow as pa
@@ -18,12 +19,14 @@ from ..schemas_registry import spec
 from .base import StageContext, StageResult
 
 TASK_DDL = ("source string, file_uri string, rel_path string, size bigint, mtime_ns bigint, format string, "
-            "text_field string, id_field string, url_field string, max_doc_chars bigint, options string")
+            "text_field string, id_field string, url_field string, max_doc_chars bigint, html_extractor string, "
+            "options string")
 
 # One output schema for documents, quarantine entries and per-file totals ("kind" tells which), so
 # each file is parsed once; the result is materialized and split into the three tables.
 OUT_DDL = ("kind string, doc_id string, source string, source_id string, url string, text string, "
-           "file_uri string, record_offset bigint, decode_errors int, reason string, detail string, sample string, "
+           "file_uri string, record_offset bigint, decode_errors int, warc_record_id string, crawl_date string, "
+           "content_type string, http_status int, charset string, reason string, detail string, sample string, "
            "size bigint, mtime_ns bigint, n_records bigint, n_docs bigint, n_quarantined bigint")
 _OUT_NAMES = [c.split()[0] for c in OUT_DDL.split(", ")]
 BATCH_ROWS = 512
@@ -48,15 +51,18 @@ def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         for task in batch.to_pylist():
             opts = ReadOptions(task["format"], task["text_field"], task["id_field"], task["url_field"],
-                               task["max_doc_chars"])
+                               task["max_doc_chars"], task["html_extractor"] or "resiliparse")
             n_docs = n_quarantined = 0
-            for rec in read_file(task["file_uri"], opts, json.loads(task["options"])):
+            skipped: Counter = Counter()
+            for rec in read_file(task["file_uri"], opts, json.loads(task["options"]), skipped):
                 common = dict(source=task["source"], file_uri=task["file_uri"], record_offset=rec.offset)
                 if isinstance(rec, Doc):
                     n_docs += 1
                     chars += len(rec.text)
                     add(kind="doc", doc_id=ids.doc_id(task["source"], task["rel_path"], rec.offset), text=rec.text,
-                        source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors, **common)
+                        source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors,
+                        warc_record_id=rec.warc_record_id, crawl_date=rec.crawl_date, content_type=rec.content_type,
+                        http_status=rec.http_status, charset=rec.charset, **common)
                 else:
                     n_quarantined += 1
                     add(kind="quarantine", reason=rec.reason, detail=rec.detail, sample=rec.sample, **common)
@@ -64,7 +70,7 @@ def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
                     yield flush()
             add(kind="file", source=task["source"], file_uri=task["file_uri"], record_offset=-1, size=task["size"],
                 mtime_ns=task["mtime_ns"], n_records=n_docs + n_quarantined, n_docs=n_docs,
-                n_quarantined=n_quarantined)
+                n_quarantined=n_quarantined, detail=json.dumps(dict(sorted(skipped.items()))))
     if rows["kind"]:
         yield flush()
 
@@ -94,6 +100,7 @@ def plan_files(ctx: StageContext) -> tuple[list[dict], list[dict]]:
             todo.append(dict(source=src.name, file_uri=uri, rel_path=rel, size=size, mtime_ns=mtime,
                              format=src.format, text_field=src.text_field, id_field=src.id_field,
                              url_field=src.url_field, max_doc_chars=ctx.cfg.ingest.max_doc_chars,
+                             html_extractor=ctx.cfg.ingest.html_extractor,
                              options=json.dumps(ctx.cfg.lake.storage_options)))
     return todo, changed
 
@@ -131,11 +138,15 @@ def run(ctx: StageContext) -> StageResult:
                            F.sum("n_quarantined").alias("q")).first()
         reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
         decode_errors = docs.agg(F.sum("decode_errors")).first()[0] or 0
+        skipped: Counter = Counter()
+        for row in files.select("detail").collect():
+            skipped.update(json.loads(row["detail"] or "{}"))
     finally:
         lake.drop_scratch(scratch)
     n_in, n_docs, n_q = int(totals.r or 0), int(totals.d or 0), int(totals.q or 0)
     result = StageResult("ingest", n_in, n_docs, n_q, detail={
         "files": len(todo), "quarantine_reasons": reasons, "invalid_utf8_bytes": int(decode_errors),
+        "skipped_records": dict(sorted(skipped.items())),
         "changed_files": changed})
     rate = n_q / n_in if n_in else 0.0
     if rate > ctx.cfg.ingest.max_error_rate:

@@ -1,0 +1,116 @@
+"""Ingest straight from object stores the test starts on 127.0.0.1: moto's S3 server and Azurite's
+blob endpoint (npm package, installed once into the git-ignored build/azurite). Exactly-once holds
+across re-runs; a new object is picked up; a changed object is reported, never duplicated."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import time
+
+import boto3
+import deltalake
+import pytest
+import pyarrow.fs as pafs
+
+from conftest import REPO, free_port
+from test_ingest_warc import doc_pages, expected, write_warc
+from tokenlake import storage
+from tokenlake.config import from_dict
+from tokenlake.demo import demo_config
+from tokenlake.pipeline import run_pipeline
+
+AZURITE_DIR = REPO / "build" / "azurite"
+# Azurite's documented development account (public, emulator-only; not a credential).
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.fixture(scope="session")
+def azurite_bin():
+    binary = AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        assert shutil.which("npm"), "azurite needs npm (apt-get install npm)"
+        subprocess.run(["npm", "install", "--silent", "--prefix", str(AZURITE_DIR), "azurite@3"], check=True)
+    return binary
+
+
+@pytest.fixture()
+def azurite(azurite_bin, tmp_path, monkeypatch):
+    port = free_port()
+    proc = subprocess.Popen([str(azurite_bin), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+                             str(tmp_path / "azurite"), "--skipApiVersionCheck", "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", DEV_ACCOUNT)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", DEV_KEY)
+    monkeypatch.setenv("AZURE_STORAGE_BLOB_ENDPOINT", endpoint)
+    fs = pafs.AzureFileSystem(DEV_ACCOUNT, account_key=DEV_KEY, blob_storage_authority=f"127.0.0.1:{port}",
+                              blob_storage_scheme="http")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            fs.create_dir("raw")
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.3)
+    yield endpoint
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def ingest(tmp_path, engine, uri):
+    data = demo_config(tmp_path)
+    data["sources"] = [{"name": "crawl", "uri": uri, "format": "warc"}]
+    cfg = from_dict(data)
+    return cfg, lambda: run_pipeline(cfg, stages=["ingest"], engine=engine, quiet=True, force=True).results[0]
+
+
+def bronze(cfg):
+    return deltalake.DeltaTable(str(pathlib.Path(cfg.lake.root) / "bronze/documents")).to_pyarrow_table().to_pylist()
+
+
+def check_exactly_once(tmp_path, engine, base_uri):
+    pages = doc_pages()
+    local = tmp_path / "w"
+    local.mkdir()
+    write_warc(local / "a.warc.gz", pages[:2], gz=True)
+    write_warc(local / "b.warc.gz", pages[2:], gz=True)
+    storage.upload_file(storage.join(base_uri, "a.warc.gz"), str(local / "a.warc.gz"))
+    cfg, run = ingest(tmp_path, engine, base_uri)
+    assert run().n_kept == 2
+    assert sorted(r["text"] for r in bronze(cfg)) == sorted(expected(pages[:2]))
+    assert {r["file_uri"] for r in bronze(cfg)} == {storage.join(base_uri, "a.warc.gz")}
+    assert run().n_kept == 0  # same files again: nothing added
+    storage.upload_file(storage.join(base_uri, "b.warc.gz"), str(local / "b.warc.gz"))
+    assert run().n_kept == len(pages) - 2
+    # a.warc.gz replaced by different content: reported, not re-ingested
+    storage.upload_file(storage.join(base_uri, "a.warc.gz"), str(local / "b.warc.gz"))
+    again = run()
+    assert again.n_kept == 0
+    assert [c["file_uri"] for c in again.detail["changed_files"]] == [storage.join(base_uri, "a.warc.gz")]
+    assert len(bronze(cfg)) == len(pages)
+
+
+def test_s3_warc_ingest_exactly_once(engine, tmp_path, s3_endpoint):
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="crawl")
+    check_exactly_once(tmp_path, engine, "s3://crawl/CC-MAIN-test/")
+
+
+def test_az_warc_ingest_exactly_once(engine, tmp_path, azurite):
+    check_exactly_once(tmp_path, engine, "az://raw/crawl")
+
+
+def test_abfss_uri_lists_and_reads(tmp_path, azurite):
+    uri = f"abfss://raw@{DEV_ACCOUNT}.dfs.core.windows.net/docs/x.warc"
+    pages = doc_pages(2)
+    write_warc(tmp_path / "x.warc", pages, gz=False)
+    storage.upload_file(uri, str(tmp_path / "x.warc"))
+    size = (tmp_path / "x.warc").stat().st_size
+    assert [(u, s) for u, s, _ in storage.list_files(f"abfss://raw@{DEV_ACCOUNT}.dfs.core.windows.net/docs")] \
+        == [(uri, size)]
+    with storage.open_input(uri) as fh:
+        assert fh.read() == (tmp_path / "x.warc").read_bytes()
