@@ -44,6 +44,15 @@ case "$what" in
   test)
     # torch 2.13.0 CPU (megatron-core's reader needs it) is pinned in the test extra.
     .venv/bin/pip install -q -e '.[test]'
+    # --- pack tests (issue 7): trainer readers as oracles, each in a venv of its own because their
+    # pins clash with ours (tests/pack_oracles.py runs there; tests/test_pack_formats.py calls it).
+    #   .venv-oracles: olmo-core + litdata on the same torch 2.13.0 CPU
+    #   .venv-mds: mosaicml-streaming (numpy<2.2) with torch 2.14.1 + torchvision (heavier)
+    [ -x .venv-oracles/bin/python ] || "$PY" -m venv .venv-oracles
+    .venv-oracles/bin/python -m pip install -q torch==2.13.0 torchvision==0.28.0 ai2-olmo-core==3.0.0 litdata==0.2.76
+    [ -x .venv-mds/bin/python ] || "$PY" -m venv .venv-mds
+    .venv-mds/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 mosaicml-streaming==0.13.0
+    # --- end pack tests
     exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: bash scripts/bootstrap.sh demo|test [args]" >&2; exit 2 ;;
 esac

@@ -39,8 +39,10 @@ def test_delta_tables_readable_by_deltalake(demo_sail):
     rejected = deltalake.DeltaTable(str(root / "silver" / "rejected")).to_pyarrow_table().to_pylist()
     by_stage = collections.Counter(r["stage"] for r in rejected)
     assert by_stage == {"quality": stages["quality"].n_rejected, "dedup": stages["dedup"].n_rejected}
-    dup = next(r for r in rejected if r["stage"] == "dedup")
-    assert dup["reason"] == "exact_duplicate" and dup["kept_doc_id"] < dup["doc_id"]
+    dups = [r for r in rejected if r["stage"] == "dedup"]
+    assert "exact_duplicate" in {r["reason"] for r in dups}  # the demo ships byte-identical copies
+    assert all(r["reason"] in ("exact_duplicate", "near_duplicate") and r["kept_doc_id"] not in (None, r["doc_id"])
+               for r in dups)
     short = [r for r in rejected if r["stage"] == "quality"]
     assert all(r["reason"] in ("too_short", "too_few_words") for r in short)
 

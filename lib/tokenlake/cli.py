@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline on the bundled sample corpus")
     demo.add_argument("directory", nargs="?", default="./tokenlake-demo")
     _common(demo)
+    from .shards import add_parser as add_shards_parser
+
+    add_shards_parser(sub)
     return parser
 
 
@@ -50,6 +53,14 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "shards":
+        from .shards import run as run_shards
+
+        try:
+            return run_shards(args)
+        except Exception as exc:  # noqa: BLE001 - one clear line
+            print(f"tokenlake: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+            return 1
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_redaction()
     # Sail's and deltalake's own log lines, minus the crates that print credential ids.

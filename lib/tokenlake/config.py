@@ -102,10 +102,35 @@ class QualityConfig(_Strict):
 
 
 class DedupConfig(_Strict):
-    exact: bool = True
+    exact: bool = Field(True, description="remove exact duplicates (same normalized-text hash)")
     nfc: bool = True
     lowercase: bool = True
     collapse_whitespace: bool = True
+    near: bool = Field(True, description="MinHash LSH near-duplicate removal")
+    ngram: int = Field(5, ge=1, description="word n-gram shingle size")
+    num_hashes: int = Field(112, ge=1, description="MinHash permutations (at least bands x rows)")
+    bands: int = Field(14, ge=1)
+    rows: int = Field(8, ge=1, validate_default=True)
+    seed: int = Field(1, ge=0, description="seed of the MinHash permutations")
+    verify_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="if set, candidate pairs need this exact n-gram Jaccard")
+    scope: Literal["snapshot", "source", "global"] = Field(
+        "snapshot", description="deduplicate within each (source, crawl snapshot), each source, or across all")
+    snapshot_pattern: str = Field(r"CC-MAIN-\d{4}-\d{2}",
+                                  description="regex over file_uri naming the crawl snapshot (scope: snapshot)")
+    keep: Literal["earliest", "longest", "quality"] = Field("earliest", description="which cluster member is kept")
+    date_column: str = Field("crawl_date", description="column for keep=earliest (silver, else bronze)")
+    quality_column: str = Field("quality_score", description="column for keep=quality (higher is better)")
+    keep_existing: bool = Field(True, description="documents already in gold/documents win their cluster")
+    max_rounds: int = Field(64, ge=1, description="connected-components round limit")
+
+    @field_validator("rows")
+    @classmethod
+    def _bands_fit(cls, rows: int, info) -> int:
+        bands, hashes = info.data.get("bands"), info.data.get("num_hashes")
+        if bands is not None and hashes is not None and bands * rows > hashes:
+            raise ValueError(f"bands x rows = {bands * rows} exceeds num_hashes = {hashes}")
+        return rows
 
 
 class TokenizerConfig(_Strict):
@@ -126,10 +151,32 @@ class TokenizeConfig(_Strict):
 
 
 class PackConfig(_Strict):
-    dataset: str = "default"
-    formats: list[Literal["megatron"]] = Field(default_factory=lambda: ["megatron"])
-    shard_bytes: int = Field(1_000_000_000, ge=1024)
-    seed: int = 0
+    dataset: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    formats: list[Literal["megatron", "olmo", "mds", "litdata", "parquet"]] = Field(
+        default_factory=lambda: ["megatron"], min_length=1, description="shard formats written side by side")
+    shard_bytes: int = Field(1_000_000_000, ge=1024, description="target bytes of token data per shard (Megatron .bin)")
+    seed: int = Field(0, description="global shuffle: documents ordered by sha256(seed, doc_id)")
+    seq_len: int = Field(2048, ge=1, description="sequence length of the pre-packed formats (mds, litdata, parquet)")
+    packing: Literal["concat", "best_fit"] = Field("concat", description="how pre-packed formats fill sequences")
+    pad_id: int | None = Field(None, ge=0, description="padding id for best_fit (default: the EOS id)")
+    mixing: dict[str, float] = Field(default_factory=dict,
+                                     description="per-source weight: 2.0 repeats each document twice, 0.5 keeps half")
+    input_version: int | None = Field(None, ge=0, description="read this Delta version of gold/tokens (time travel)")
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"formats repeated: {v}")
+        return v
+
+    @field_validator("mixing")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not 0 <= w <= 1000}
+        if bad:
+            raise ValueError(f"mixing weights must be between 0 and 1000: {bad}")
+        return v
 
 
 class ValidateConfig(_Strict):

@@ -1,130 +1,206 @@
-"""Pack: gold/tokens -> shards/<dataset>/v<N>/ Megatron .bin/.idx files + manifest.json (last).
+"""Pack: gold/tokens -> shards/<dataset>/v<N>/ in every selected format + manifest.json (last).
 
-Documents are ordered by sha256(seed, doc_id), then doc_id: a global shuffle that is the same
-on every engine and partitioning, so the shard bytes are too.
+How the work is split so that it runs on executors and still gives the same bytes everywhere:
+
+1. Order: each document (and each repeat of an up-sampled one) gets the key sha256(seed, doc_id)
+   (``#r`` appended for repeat r > 0); the global order is (key, doc_id, repeat) on every
+   engine and partitioning.
+2. Positions: the first 3 hex digits of the key put each row in one of 4096 buckets, which are in
+   key order. The driver collects only the per-bucket token and document totals, turns them into
+   bucket offsets, and a window partitioned by bucket gives each row its global token offset and
+   position. Nothing per document goes through the driver.
+3. Shards: a document belongs to shard floor(offset_bytes / shard_bytes), renumbered densely;
+   the DataFrame is repartitioned by shard, and the task that gets a shard writes it in every
+   format (``formats/writers.py``) and returns one stats row per file. Rows may reach the task
+   in any order (no engine has to keep a sort into ``mapInArrow``): each document is written at
+   its own token offset, and the task checks that the documents tile the shard exactly.
+4. The driver checks the files' counts against the plan and writes ``manifest.json`` last. A
+   failed or killed run leaves no manifest; a version without one is never read.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-
 import numpy as np
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from .. import manifest as mf
 from .. import storage
-from ..formats.megatron import ShardWriter, token_dtype
+from ..formats import writers
+from ..formats.megatron import token_dtype
 from ..tokenizer import load_latest
+from ..worker_errors import worker_errors
 from .base import StageContext, StageResult
 
-PROGRESS_EVERY = 20_000
+BUCKET_HEX = 3  # 16**3 = 4096 buckets for the global offsets
+ORDER_KEY = "sha256(f'{seed}:{doc_id}') for the first copy, sha256(f'{seed}:{doc_id}#{r}') for repeat r; then doc_id, r"
 
 
-def shuffled(tokens, seed: int):
-    key = F.sha2(F.concat(F.lit(f"{seed}:"), F.col("doc_id")), 256)
-    return tokens.select("doc_id", "input_ids", key.alias("_key")).orderBy("_key", "doc_id")
+def olmo_dtype(vocab_size: int):
+    """OLMo/dolma: the smallest unsigned type that holds every id."""
+    return np.min_scalar_type(max(vocab_size - 1, 0))
 
 
-class _Shards:
-    """Rolls over to a new .bin/.idx pair when the current one reaches the target size."""
+def mixed(tokens, seed: int, weights: dict[str, float]):
+    """Rows repeated or sampled per source weight, with their repeat number ``rep``.
 
-    def __init__(self, version_uri: str, dataset: str, dtype, vocab: int, target: int, options):
-        self.version_uri, self.dataset, self.dtype, self.vocab = version_uri, dataset, dtype, vocab
-        self.target, self.options = target, options
-        self.files: list[dict] = []
-        self.prefixes: list[dict] = []
-        self._writer: ShardWriter | None = None
-        self._stream = None
+    A weight w keeps floor(w) copies of each document, plus one more when a uniform number drawn
+    from sha256(seed, 'mix', doc_id) is below w - floor(w): deterministic per document."""
+    w = F.lit(1.0)
+    for src in sorted(weights):
+        w = F.when(F.col("source") == src, F.lit(float(weights[src]))).otherwise(w)
+    u = F.conv(F.substring(F.sha2(F.concat(F.lit(f"{seed}:mix:"), F.col("doc_id")), 256), 1, 13), 16, 10) \
+        .cast("bigint") / F.lit(float(1 << 52))
+    whole = F.floor(w).cast("int")
+    copies = whole + F.when(u < (w - whole), F.lit(1)).otherwise(F.lit(0))
+    out = tokens.withColumn("_copies", copies).filter(F.col("_copies") > 0)
+    return out.withColumn("rep", F.explode(F.sequence(F.lit(0), F.col("_copies") - 1))).drop("_copies")
 
-    def add(self, ids) -> None:
-        if self._writer is None:
-            self._open()
-        self._writer.add(ids)
-        if self._writer.size_bytes >= self.target:
-            self._close()
 
-    def _name(self) -> str:
-        return f"{self.dataset}_{len(self.prefixes):05d}"
+def ordered(tokens, seed: int, weights: dict[str, float]):
+    rows = mixed(tokens, seed, weights)
+    first = F.sha2(F.concat(F.lit(f"{seed}:"), F.col("doc_id")), 256)
+    again = F.sha2(F.concat(F.lit(f"{seed}:"), F.col("doc_id"), F.lit("#"), F.col("rep").cast("string")), 256)
+    rows = rows.withColumn("_key", F.when(F.col("rep") == 0, first).otherwise(again))
+    return rows.withColumn("_bucket", F.conv(F.substring("_key", 1, BUCKET_HEX), 16, 10).cast("int"))
 
-    def _open(self) -> None:
-        uri = storage.join(self.version_uri, self._name() + ".bin")
-        if storage.is_remote(uri):
-            # Object stores: write a local file, then upload it whole, so a failed upload can be retried.
-            fd, self._local = tempfile.mkstemp(suffix=".bin", prefix="tokenlake-shard-")
-            self._stream = os.fdopen(fd, "wb")
-        else:
-            fs, path = storage.filesystem(uri, self.options)
-            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-            self._stream, self._local = fs.open_output_stream(path), None
-        self._writer = ShardWriter(self._stream, self.dtype, self.vocab)
 
-    def _close(self) -> None:
-        w, name = self._writer, self._name()
-        idx = w.finish()
-        self._stream.close()
-        if self._local:
-            try:
-                storage.upload_file(storage.join(self.version_uri, name + ".bin"), self._local, self.options)
-            finally:
-                os.unlink(self._local)
-        storage.write_bytes(storage.join(self.version_uri, name + ".idx"), idx, self.options)
-        n_docs = len(w.lengths)
-        self.files += [
-            {"path": name + ".bin", "sha256": w.bin_sha.hexdigest(), "bytes": w.n_bytes, "n_docs": n_docs,
-             "n_tokens": w.n_tokens},
-            {"path": name + ".idx", "sha256": hashlib.sha256(idx).hexdigest(), "bytes": len(idx), "n_docs": n_docs,
-             "n_tokens": w.n_tokens}]
-        self.prefixes.append({"prefix": name, "n_sequences": n_docs, "n_documents": n_docs, "n_tokens": w.n_tokens})
-        self._writer = self._stream = None
-
-    def finish(self) -> None:
-        if self._writer is not None:
-            self._close()
+def plan(spark, rows, itemsize: int, shard_bytes: int):
+    """(rows with global ``pos``, token ``start`` and raw ``_shard``) using bucket offsets from the driver."""
+    totals = rows.groupBy("_bucket").agg(F.count(F.lit(1)).alias("d"), F.sum("n_tokens").alias("t")).collect()
+    offsets, doc_off, tok_off = [], 0, 0
+    for r in sorted(totals, key=lambda r: r["_bucket"]):
+        offsets.append((int(r["_bucket"]), doc_off, tok_off))
+        doc_off += int(r["d"])
+        tok_off += int(r["t"] or 0)
+    if not offsets:
+        offsets.append((0, 0, 0))
+    off_df = spark.createDataFrame(offsets, "_bucket int, _doc_off bigint, _tok_off bigint")
+    w = Window.partitionBy("_bucket").orderBy("_key", "doc_id", "rep")
+    cum = F.sum("n_tokens").over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    planned = (rows.join(F.broadcast(off_df), "_bucket")
+               .withColumn("_cum", cum).withColumn("_rn", F.row_number().over(w))
+               .withColumn("start", F.col("_tok_off") + F.col("_cum") - F.col("n_tokens"))
+               .withColumn("pos", F.col("_doc_off") + F.col("_rn") - 1)
+               .withColumn("_shard", F.floor(F.col("start") * itemsize / F.lit(shard_bytes)).cast("bigint")))
+    return planned, doc_off, tok_off
 
 
 def run(ctx: StageContext) -> StageResult:
-    cfg, lake = ctx.cfg, ctx.lake
+    cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
+    pc = cfg.pack
     opts = cfg.lake.storage_options
     art = load_latest(lake.root, cfg.tokenizer.name, cfg.tokenizer.eos, cfg.tokenize.bos, opts)
-    in_version = lake.version("gold/tokens")
+    current = lake.version("gold/tokens")
+    in_version = pc.input_version if pc.input_version is not None else current
+    if pc.input_version is not None and lake.table_format != "delta":
+        raise ValueError("pack.input_version (time travel) needs table_format: delta")
+    if pc.input_version is not None and current is not None and pc.input_version > current:
+        raise ValueError(f"pack.input_version {pc.input_version} is newer than gold/tokens (version {current})")
     tokens = lake.read("gold/tokens", version=in_version)
     stale = tokens.filter(F.col("tokenizer_sha256") != art.sha256).limit(1).count()
     if stale:
         raise ValueError(f"gold/tokens has rows made with another tokenizer than {art.sha256[:12]}: "
                          "re-run the tokenize stage")
-    dataset = cfg.pack.dataset
+    per_source_in = {r["source"]: (int(r["d"]), int(r["t"] or 0)) for r in
+                     tokens.groupBy("source").agg(F.count(F.lit(1)).alias("d"), F.sum("n_tokens").alias("t")).collect()}
+    unknown = sorted(set(pc.mixing) - set(per_source_in))
+    if unknown:
+        ctx.progress("pack", f"mixing weights for sources with no tokens: {unknown}")
+    dtype = token_dtype(art.vocab_size)
+    itemsize = np.dtype(dtype).itemsize
+    dataset = pc.dataset
     version = mf.next_version(lake.root, dataset, opts)
     version_uri = storage.join(mf.dataset_uri(lake.root, dataset), f"v{version}")
-    dtype = token_dtype(art.vocab_size)
-    ctx.progress("pack", f"writing {version_uri} ({np.dtype(dtype).name}, target {cfg.pack.shard_bytes} bytes/shard)")
-    shards = _Shards(version_uri, dataset, dtype, art.vocab_size, cfg.pack.shard_bytes, opts)
-    n_docs = 0
-    for row in shuffled(tokens, cfg.pack.seed).toLocalIterator():
-        shards.add(row.input_ids)
-        n_docs += 1
-        if n_docs % PROGRESS_EVERY == 0:
-            ctx.progress("pack", f"{n_docs} documents")
-    shards.finish()
-    n_tokens = sum(p["n_tokens"] for p in shards.prefixes)
-    total = max(n_tokens, 1)
+    ctx.progress("pack", f"planning {version_uri} (gold/tokens version {in_version}, {np.dtype(dtype).name}, "
+                         f"target {pc.shard_bytes} bytes/shard, formats {','.join(pc.formats)})")
+
+    rows = ordered(tokens, pc.seed, pc.mixing)
+    planned, n_out_docs, n_out_tokens = plan(spark, rows, itemsize, pc.shard_bytes)
+    shard_rows = sorted(planned.groupBy("_shard", "source").agg(F.count(F.lit(1)).alias("d"),
+                                                                F.sum("n_tokens").alias("t"),
+                                                                F.min("start").alias("first")).collect(),
+                        key=lambda r: (r["_shard"], r["source"]))
+    raw_ids = sorted({int(r["_shard"]) for r in shard_rows})
+    dense = {raw: i for i, raw in enumerate(raw_ids)}
+    expected: dict[int, list[int]] = {}
+    first: dict[int, int] = {}
+    per_source_out: dict[str, list[int]] = {}
+    for r in shard_rows:
+        k = dense[int(r["_shard"])]
+        e = expected.setdefault(k, [0, 0])
+        e[0] += int(r["d"])
+        e[1] += int(r["t"] or 0)
+        first[k] = min(first.get(k, int(r["first"])), int(r["first"]))
+        o = per_source_out.setdefault(r["source"], [0, 0])
+        o[0] += int(r["d"])
+        o[1] += int(r["t"] or 0)
+
+    spec = writers.ShardSpec(
+        version_uri=version_uri, dataset=dataset, formats=tuple(pc.formats), vocab_size=art.vocab_size,
+        megatron_dtype=np.dtype(dtype).name, olmo_dtype=olmo_dtype(art.vocab_size).name, seq_len=pc.seq_len,
+        packing=pc.packing, pad_id=pc.pad_id if pc.pad_id is not None else art.eos_id,
+        plan={k: (first[k], expected[k][1], expected[k][0]) for k in expected}, options=dict(opts or {}))
+    stats = []
+    if raw_ids:
+        ctx.progress("pack", f"writing {len(raw_ids)} shard(s) of {n_out_docs} documents, {n_out_tokens} tokens")
+        dense_df = spark.createDataFrame([(raw, i) for raw, i in dense.items()], "_shard bigint, shard int")
+        to_write = (planned.join(F.broadcast(dense_df), "_shard")
+                    .select("shard", "pos", "start", "doc_id", "source", "input_ids")
+                    .repartition(len(raw_ids), "shard"))
+        with worker_errors():
+            stats = [r.asDict() for r in to_write.mapInArrow(writers.shard_writer(spec), writers.STATS_DDL).collect()]
+    _check_against_plan(stats, expected, pc.formats)
+
+    from ..formats import layout
     manifest = {
-        "dataset": dataset, "version": version, "format": "megatron",
-        "files": shards.files,
-        "n_docs": n_docs, "n_tokens": n_tokens,
+        "dataset": dataset, "version": version, "format": pc.formats[0], "formats": list(pc.formats),
+        "files": layout.manifest_files(stats, pc.formats),
+        "n_docs": sum(d for d, _ in per_source_in.values()),
+        "n_tokens": sum(t for _, t in per_source_in.values()),
+        "output": {"n_docs": n_out_docs, "n_tokens": n_out_tokens, "n_shards": len(raw_ids)},
         "tokenizer": {"name": cfg.tokenizer.name, "sha256": art.sha256, "vocab_size": art.vocab_size,
                       "eos_id": art.eos_id, "bos_id": art.bos_id, "dtype": np.dtype(dtype).name},
         "inputs": [{"table": "gold/tokens", "format": lake.table_format, "version": in_version,
                     "uri": lake.uri("gold/tokens")}],
-        "order": {"key": "sha256(f'{seed}:{doc_id}'), doc_id", "seed": cfg.pack.seed},
-        "megatron": {
-            "data_path": " ".join(f"{p['n_tokens'] / total:.6f} {p['prefix']}" for p in shards.prefixes),
-            "prefixes": shards.prefixes},
+        "order": {"key": ORDER_KEY, "seed": pc.seed},
+        "mixing": {"weights": {s: float(pc.mixing.get(s, 1.0)) for s in sorted(set(per_source_in) | set(pc.mixing))},
+                   "sources": {s: {"in_docs": per_source_in.get(s, (0, 0))[0],
+                                   "in_tokens": per_source_in.get(s, (0, 0))[1],
+                                   "out_docs": per_source_out.get(s, [0, 0])[0],
+                                   "out_tokens": per_source_out.get(s, [0, 0])[1]}
+                               for s in sorted(set(per_source_in) | set(per_source_out))}},
+        "shard_bytes": pc.shard_bytes,
         "config_sha256": cfg.output_sha256(),
         "created_at": mf.now_utc(),
         "code_version": mf.code_version(),
     }
+    manifest.update(layout.format_sections(spec, stats, len(raw_ids)))
+    # Format-level index files (MDS/LitData index.json) are written before the manifest.
+    manifest["files"] += layout.write_indexes(spec, stats)
     uri = mf.write_manifest(version_uri, manifest, opts)
-    ctx.progress("pack", f"{n_docs} documents, {n_tokens} tokens in {len(shards.prefixes)} shard(s); {uri}")
-    return StageResult("pack", n_docs, n_docs, 0, detail={"version": version, "uri": version_uri,
-                                                          "n_tokens": n_tokens, "shards": len(shards.prefixes)})
+    ctx.progress("pack", f"{n_out_docs} documents, {n_out_tokens} tokens in {len(raw_ids)} shard(s); {uri}")
+    n_in = manifest["n_docs"]
+    return StageResult("pack", n_in, n_in, 0, detail={"version": version, "uri": version_uri, "n_tokens": n_out_tokens,
+                                                      "shards": len(raw_ids), "input_version": in_version,
+                                                      "out_docs": n_out_docs})
+
+
+def _check_against_plan(stats: list[dict], expected: dict[int, list[int]], formats) -> None:
+    """Every shard written exactly once per format, with the documents and tokens the plan gave it."""
+    for fmt in formats:
+        got: dict[int, list[int]] = {}
+        for s in stats:
+            if s["format"] != fmt or s["path"].endswith((".idx", ".csv.gz")):
+                continue
+            g = got.setdefault(s["shard"], [0, 0])
+            g[0] += s["n_docs"]
+            g[1] += s["n_tokens"]
+        if fmt in writers.PACKED_FORMATS:
+            got = {k: v for k, v in got.items()}
+            if set(got) != set(expected):
+                raise RuntimeError(f"{fmt}: shards written {sorted(got)} differ from the plan {sorted(expected)}")
+            continue
+        if got != {k: list(v) for k, v in expected.items()}:
+            diff = {k: (got.get(k), expected.get(k)) for k in set(got) | set(expected) if got.get(k) != expected.get(k)}
+            raise RuntimeError(f"{fmt}: written shards differ from the plan (shard: (written, planned)): "
+                               f"{dict(list(diff.items())[:5])}")
