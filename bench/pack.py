@@ -1,11 +1,17 @@
-"""Megatron shard writer throughput next to megatron-core's own IndexedDatasetBuilder and a plain
-numpy writer, on the same token arrays in the same run. Prints MB/s and ratios (>= 1 is faster).
+"""Shard writing throughput, all on the same token arrays in the same run:
 
-    .venv/bin/python bench/pack.py [--docs 200000] [--repeat 3]
+1. the Megatron shard writer alone next to megatron-core's own IndexedDatasetBuilder and a plain
+   numpy writer (MB/s, ratios >= 1 mean ours is faster);
+2. the whole pack stage on the default engine (gold/tokens Delta table -> global shuffle ->
+   planned shards written by executor tasks -> manifest), MB/s per core, next to the plain numpy
+   writer on one core writing the same arrays (ratio = stage per core / numpy; goal >= 0.8).
+
+    .venv/bin/python bench/pack.py [--docs 200000] [--repeat 3] [--stage-docs 100000]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 import tempfile
@@ -52,10 +58,53 @@ def best(fn, docs, repeat):
     return min(times)
 
 
+def stage(docs, cores: int) -> tuple[float, float]:
+    """(seconds of the pack stage, seconds of plain numpy) on the same arrays, a demo lake's tokenizer."""
+    import pyarrow as pa
+
+    from tokenlake.config import from_dict
+    from tokenlake.demo import demo_config
+    from tokenlake.engine import start_engine
+    from tokenlake.pipeline import run_pipeline
+    from tokenlake.tables import Lake
+    from tokenlake.tokenizer import load_latest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = demo_config(pathlib.Path(tmp))
+        data["engine"]["partitions"] = cores
+        data["pack"]["shard_bytes"] = 64 << 20
+        cfg = from_dict(data)
+        eng = start_engine(cfg)
+        try:
+            run_pipeline(cfg, engine=eng, quiet=True, stages=["ingest", "quality", "dedup", "tokenizer", "tokenize"])
+            art = load_latest(cfg.lake.root, cfg.tokenizer.name, cfg.tokenizer.eos, cfg.tokenize.bos)
+            docs = [np.minimum(d, art.vocab_size - 1).astype(np.int32) for d in docs]
+            table = pa.table({"doc_id": [f"doc-{i:08d}" for i in range(len(docs))],
+                              "source": ["bench"] * len(docs),
+                              "input_ids": pa.array([d for d in docs], pa.list_(pa.int32())),
+                              "n_tokens": pa.array([len(d) for d in docs], pa.int64()),
+                              "tokenizer_sha256": [art.sha256] * len(docs)})
+            lake = Lake(eng.spark, cfg.lake.root, cfg.table_format)
+            path = pathlib.Path(tmp) / "gold_tokens.parquet"
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, path)
+            lake.write(eng.spark.read.parquet(str(path)).repartition(cores), "gold/tokens", mode="overwrite")
+            t0 = time.perf_counter()
+            run_pipeline(cfg, engine=eng, quiet=not os.environ.get("BENCH_VERBOSE"), stages=["pack"], force=True)
+            t_stage = time.perf_counter() - t0
+        finally:
+            eng.stop()
+        t_numpy = best(plain_numpy, docs, 1)
+    return t_stage, t_numpy
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--stage-docs", type=int, default=100_000, help="documents for the pack-stage run (0: skip it)")
+    ap.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     docs = [rng.integers(0, 50_000, size=n) for n in rng.integers(50, 1500, size=args.docs)]
@@ -67,6 +116,14 @@ def main() -> None:
     base = results["tokenlake ShardWriter"]
     print(f"ratio vs plain numpy: {results['plain numpy'] / base:.2f}   "
           f"ratio vs megatron-core: {results['megatron-core builder'] / base:.2f}")
+    if args.stage_docs:
+        sdocs = docs[:args.stage_docs]
+        smb = sum(len(d) for d in sdocs) * 2 / 1e6
+        t_stage, t_numpy = stage(sdocs, args.cores)
+        per_core = smb / t_stage / args.cores
+        print(f"pack stage ({len(sdocs)} docs, {smb:.0f} MB, {args.cores} cores): {smb / t_stage:.1f} MB/s = "
+              f"{per_core:.1f} MB/s per core; plain numpy, 1 core: {smb / t_numpy:.1f} MB/s; "
+              f"ratio {per_core / (smb / t_numpy):.2f}")
 
 
 if __name__ == "__main__":

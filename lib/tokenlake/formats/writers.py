@@ -96,22 +96,32 @@ class ShardBuilder:
         self.doc_ids: list[str] = []
         self.sources: list[str] = []
 
-    def add(self, pos: int, start: int, ids: np.ndarray, doc_id: str, source: str) -> None:
-        check_range(ids, self.spec.vocab_size, f"shard {self.shard}, document {doc_id}")
+    def add_many(self, pos: np.ndarray, start: np.ndarray, lens: np.ndarray, ids: np.ndarray,
+                 doc_ids: list[str] | None, sources: list[str] | None) -> None:
+        """Documents of this shard sorted by ``start``, their ids concatenated (range already checked).
+        Runs of documents that are adjacent in the shard go to the file in one write."""
         at = start - self.first
-        if at < 0 or at + len(ids) > self.total:
-            raise RuntimeError(f"shard {self.shard}: document {doc_id} at tokens [{start}, {start + len(ids)}) "
-                               f"is outside the shard [{self.first}, {self.first + self.total})")
-        data = ids.astype(self.dtype).tobytes()
-        written = os.pwrite(self.fd, data, at * self.dtype.itemsize)
-        if written != len(data):
-            raise OSError(f"short write to {self.path}")
-        self.pos.append(pos)
-        self.starts.append(start)
-        self.lens.append(len(ids))
+        if len(at) and (at[0] < 0 or at[-1] + lens[-1] > self.total):
+            bad = int(np.flatnonzero((at < 0) | (at + lens > self.total))[0])
+            name = doc_ids[bad] if doc_ids else f"at position {int(pos[bad])}"
+            raise RuntimeError(f"shard {self.shard}: document {name} at tokens [{int(start[bad])}, "
+                               f"{int(start[bad] + lens[bad])}) is outside the shard [{self.first}, {self.first + self.total})")
+        data = ids.astype(self.dtype, copy=False)
+        ends = np.cumsum(lens)
+        breaks = np.flatnonzero(at[1:] != at[:-1] + lens[:-1]) + 1
+        for lo, hi in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(at)]])):
+            if hi <= lo:
+                continue
+            first_tok = int(ends[lo - 1]) if lo else 0
+            chunk = data[first_tok:int(ends[hi - 1])].tobytes()
+            if os.pwrite(self.fd, chunk, int(at[lo]) * self.dtype.itemsize) != len(chunk):
+                raise OSError(f"short write to {self.path}")
+        self.pos.extend(pos.tolist())
+        self.starts.extend(start.tolist())
+        self.lens.extend(lens.tolist())
         if self.keep_names:
-            self.doc_ids.append(doc_id)
-            self.sources.append(source)
+            self.doc_ids.extend(doc_ids or [])
+            self.sources.extend(sources or [])
 
     def _order(self) -> np.ndarray:
         pos, starts, lens = (np.asarray(x, dtype=np.int64) for x in (self.pos, self.starts, self.lens))
@@ -208,25 +218,45 @@ def make_packed_writer(fmt: str, spec: ShardSpec, shard: int):
 def shard_writer(spec: ShardSpec):
     """The ``mapInArrow`` function: the rows of some shards in, in any order; one stats row per file out."""
 
+    spec_keeps_names = "olmo" in spec.formats
+
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         open_shards: dict[int, ShardBuilder] = {}
         rows: list[dict] = []
         try:
             for batch in batches:
+                if batch.num_rows == 0:
+                    continue
                 shards = batch.column("shard").to_numpy()
                 poss = batch.column("pos").to_numpy()
                 starts = batch.column("start").to_numpy()
-                doc_ids = batch.column("doc_id").to_pylist()
-                sources = batch.column("source").to_pylist()
                 ids_col = batch.column("input_ids")
-                offsets = ids_col.offsets.to_numpy()
-                values = ids_col.values.to_numpy(zero_copy_only=False)
-                for i in range(batch.num_rows):
-                    s = int(shards[i])
+                offsets = ids_col.offsets.to_numpy().astype(np.int64)
+                values = ids_col.values.to_numpy(zero_copy_only=False)[offsets[0]:offsets[-1]]
+                offsets = offsets - offsets[0]
+                lens = np.diff(offsets)
+                doc_ids = batch.column("doc_id").to_pylist()
+                try:
+                    check_range(values, spec.vocab_size, "batch")
+                except TokenRangeError:  # name the document
+                    for i in range(batch.num_rows):
+                        check_range(values[offsets[i]:offsets[i + 1]], spec.vocab_size,
+                                    f"shard {int(shards[i])}, document {doc_ids[i]}")
+                    raise
+                sources = batch.column("source").to_pylist() if spec_keeps_names else None
+                order = np.lexsort((starts, shards))
+                cut = np.flatnonzero(np.diff(shards[order])) + 1
+                for rows_idx in np.split(order, cut):
+                    s = int(shards[rows_idx[0]])
                     b = open_shards.get(s)
                     if b is None:
                         b = open_shards[s] = ShardBuilder(spec, s)
-                    b.add(int(poss[i]), int(starts[i]), values[offsets[i]:offsets[i + 1]], doc_ids[i], sources[i])
+                    n = lens[rows_idx]
+                    # the rows' ids, gathered in start order: one vectorized index, no per-row loop
+                    gather = np.arange(int(n.sum()), dtype=np.int64) + np.repeat(
+                        offsets[rows_idx] - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+                    b.add_many(poss[rows_idx], starts[rows_idx], n, values[gather],
+                               [doc_ids[i] for i in rows_idx], [sources[i] for i in rows_idx] if sources else None)
             for s in sorted(open_shards):
                 rows += open_shards[s].finish()
                 del open_shards[s]
