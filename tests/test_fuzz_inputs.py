@@ -14,6 +14,8 @@ from tokenlake.config import from_dict
 from tokenlake.demo import CORPUS, demo_config
 from tokenlake.pipeline import run_pipeline
 
+from test_ingest_warc import doc_pages, expected, write_warc
+
 BIG = 50 * 1024 * 1024
 
 
@@ -67,6 +69,47 @@ def build(src: pathlib.Path) -> dict[str, list[str]]:
     return good
 
 
+def warc_record(headers: dict[str, str], block: bytes) -> bytes:
+    head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode() + block + b"\r\n\r\n"
+
+
+def http_page(html: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+
+
+def build_warc(src: pathlib.Path) -> dict[str, list[str]]:
+    """Broken crawls: random bytes named .warc.gz, WARC headers with bad lengths, a WARC cut in the
+    middle of a record, deeply nested HTML; each next to good records that must survive."""
+    rng = random.Random(1)
+    src.mkdir(parents=True)
+    pages = doc_pages(6)
+    write_warc(src / "good.warc.gz", pages[:2], gz=True)
+    good = {"good.warc.gz": expected(pages[:2])}
+    (src / "random.warc.gz").write_bytes(bytes(rng.randrange(256) for _ in range(30_000)))
+    (src / "random_gzip.warc.gz").write_bytes(gzip.compress(bytes(rng.randrange(256) for _ in range(30_000)), mtime=0))
+
+    def rec(i: int, block: bytes, length: int | str | None = None) -> bytes:
+        return warc_record({"WARC-Type": "response", "WARC-Record-ID": f"<urn:uuid:00000000-0000-0000-0000-{i:012d}>",
+                            "WARC-Date": "2025-01-01T00:00:00Z", "WARC-Target-URI": f"http://127.0.0.1/{i}",
+                            "Content-Type": "application/http; msgtype=response",
+                            "Content-Length": str(len(block) if length is None else length)}, block)
+
+    ok = http_page(pages[2][1])
+    good["bad_lengths.warc"] = expected(pages[2:3])
+    (src / "bad_lengths.warc").write_bytes(rec(1, ok) + rec(2, http_page(b"<p>short</p>" * 50), length=40)
+                                           + rec(3, ok, length="many") + rec(4, ok, length=10 ** 12))
+    cut = rec(5, http_page(pages[3][1]))
+    good["cut.warc.gz"] = expected(pages[4:5])
+    (src / "cut.warc.gz").write_bytes(gzip.compress(rec(6, http_page(pages[4][1])), mtime=0)
+                                      + gzip.compress(cut, mtime=0)[: len(gzip.compress(cut, mtime=0)) // 2])
+    nested = b"<html><body>" + b"<div>" * 100_000 + b"deep text " * 20 + b"</div>" * 100_000 + b"</body></html>"
+    (src / "nested.warc.gz").write_bytes(gzip.compress(rec(7, http_page(nested)) + rec(8, http_page(pages[5][1])),
+                                                       mtime=0))
+    good["nested.warc.gz"] = expected(pages[5:6])
+    return good
+
+
 @pytest.fixture(scope="module")
 def fuzz_run(engine, tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz")
@@ -81,6 +124,8 @@ def fuzz_run(engine, tmp_path_factory):
     for p in (base / "src").glob("*.txt"):
         p.rename(txt / p.name)
     data["sources"].append({"name": "fuzz-text", "uri": str(txt), "format": "text"})
+    good.update(build_warc(base / "warc"))
+    data["sources"].append({"name": "fuzz-warc", "uri": str(base / "warc"), "format": "warc"})
     cfg = from_dict(data)
     return cfg, run_pipeline(cfg, engine=engine, quiet=True), good
 
@@ -116,6 +161,11 @@ def test_every_bad_item_has_a_reason(fuzz_run):
     assert by_file["huge_line.jsonl"] == {"doc_too_large"} and by_file["huge.txt"] == {"doc_too_large"}
     assert by_file["empty.jsonl"] == by_file["empty.txt"] == {"empty_file"}
     assert by_file["nested.jsonl"] == {"jsonl_parse_error"}
+    assert by_file["random.warc.gz"] and by_file["random.warc.gz"] <= {"warc_parse_error", "warc_no_records", "read_error"}
+    assert by_file["random_gzip.warc.gz"] and by_file["random_gzip.warc.gz"] <= {"warc_parse_error", "warc_no_records"}
+    assert "warc_parse_error" in by_file["bad_lengths.warc"]  # a length that is not a number
+    assert by_file["bad_lengths.warc"] <= {"warc_parse_error", "warc_truncated_record", "empty_text"}
+    assert by_file["cut.warc.gz"] and by_file["cut.warc.gz"] <= {"warc_parse_error", "warc_truncated_record", "read_error"}
     wrong = [q for q in table(cfg, "bronze/quarantine") if q["file_uri"].endswith("wrong_types.jsonl")]
     assert len(wrong) == 8
     bronze = {d["file_uri"].rsplit("/", 1)[-1]: d for d in table(cfg, "bronze/documents")}

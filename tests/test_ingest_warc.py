@@ -20,7 +20,7 @@ from tokenlake.readers.records import Doc, Quarantine, ReadOptions, read_file
 
 
 def doc_pages(n: int = 4) -> list[tuple[str, bytes]]:
-    pages = sorted(p for p in pathlib.Path("/usr/share/doc").rglob("*.html") if p.stat().st_size > 1500)
+    pages = sorted(p for p in pathlib.Path("/usr/share/doc").rglob("*.html") if p.is_file() and p.stat().st_size > 1500)
     assert len(pages) >= n, "needs HTML documentation under /usr/share/doc (Debian packages)"
     return [(f"http://127.0.0.1/{p.relative_to('/usr/share/doc')}", p.read_bytes()) for p in pages[:n]]
 
