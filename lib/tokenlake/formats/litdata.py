@@ -71,20 +71,13 @@ class LitDataShard:
         self._rows, self._fill, self._n = ([rest], [fill[n:]], len(rest)) if len(rest) else ([], [], 0)
 
     def finish(self, n_docs: int, stats) -> list[dict]:
-        from .writers import _row
+        from .writers import packed_rows
 
         if self._n:
             self._flush(self._n)
-        rows = []
-        for i, (entry, index, n_tok) in enumerate(self.files):
-            n_seq = index["chunk_size"]
-            rows.append(_row(self.shard, "litdata", entry, n_docs if i == 0 else 0, n_tok, n_seq,
-                             n_seq * self.spec.seq_len - n_tok, stats.n_truncated if i == 0 else 0,
-                             {"index": index}))
-        if not rows:  # no full sequence in this shard: no file, but the shard is accounted for
-            rows.append(_row(self.shard, "litdata", {"path": "", "sha256": "", "bytes": 0}, n_docs, 0, 0, 0,
-                             stats.n_truncated, {"empty": True}))
-        return rows
+        return packed_rows("litdata", self.spec, self.shard,
+                           [(entry, index, index["chunk_size"], n_tok) for entry, index, n_tok in self.files],
+                           n_docs, stats)
 
     def abort(self) -> None:
         pass

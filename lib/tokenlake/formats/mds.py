@@ -81,20 +81,13 @@ class MDSShard:
         self._samples, self._fill, self._size = [], [], 8 + len(self.config_data)
 
     def finish(self, n_docs: int, stats) -> list[dict]:
-        from .writers import _row
+        from .writers import packed_rows
 
         if self._samples:
             self._flush()
-        rows = []
-        for i, (entry, index) in enumerate(self.files):
-            n_seq, n_tok = entry.pop("_sequences"), entry.pop("_tokens")
-            rows.append(_row(self.shard, "mds", entry, n_docs if i == 0 else 0, n_tok, n_seq,
-                             n_seq * self.spec.seq_len - n_tok, stats.n_truncated if i == 0 else 0,
-                             {"index": index}))
-        if not rows:  # no full sequence in this shard: no file, but the shard is accounted for
-            rows.append(_row(self.shard, "mds", {"path": "", "sha256": "", "bytes": 0}, n_docs, 0, 0, 0,
-                             stats.n_truncated, {"empty": True}))
-        return rows
+        return packed_rows("mds", self.spec, self.shard,
+                           [(entry, index, entry.pop("_sequences"), entry.pop("_tokens")) for entry, index in self.files],
+                           n_docs, stats)
 
     def abort(self) -> None:
         pass

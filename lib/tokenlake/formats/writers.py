@@ -69,6 +69,20 @@ def _row(shard: int, fmt: str, entry: dict, n_docs: int, n_tokens: int, n_sequen
                 n_pad=n_pad, n_truncated=n_truncated, extra=json.dumps(extra or {}, sort_keys=True))
 
 
+def packed_rows(fmt: str, spec: "ShardSpec", shard: int, files: list[tuple[dict, dict, int, int]],
+                n_docs: int, stats) -> list[dict]:
+    """Stats rows of a pre-packed format's files (entry, index, sequences, tokens) for one shard: the
+    shard's documents and truncation counted once, on its first file; a shard with no full
+    sequence still gets a row so it is accounted for."""
+    rows = [_row(shard, fmt, entry, n_docs if i == 0 else 0, n_tok, n_seq, n_seq * spec.seq_len - n_tok,
+                 stats.n_truncated if i == 0 else 0, {"index": index})
+            for i, (entry, index, n_seq, n_tok) in enumerate(files)]
+    if not rows:
+        rows.append(_row(shard, fmt, {"path": "", "sha256": "", "bytes": 0}, n_docs, 0, 0, 0,
+                         stats.n_truncated, {"empty": True}))
+    return rows
+
+
 class ShardBuilder:
     """One shard, every format. Rows may arrive in any order (an engine need not keep a sort into
     ``mapInArrow``: Sail drops it): each document's ids go straight to their place in a flat
