@@ -29,7 +29,9 @@ def words(name):
 def doc(source, name, text, **extra):
     row = {c: None for c in spec("silver/documents").names}
     row.update(doc_id=ids.doc_id(source, name, 0), source=source, url=name, text=text, n_chars=len(text),
-               n_words=len(text.split()), n_lines=text.count("\n") + 1, **extra)
+               n_words=len(text.split()), n_lines=text.count("\n") + 1, lang="en", lang_score=1.0,
+               quality_score=0.5, pii_counts={}, signals={})
+    row.update(extra)
     return row
 
 

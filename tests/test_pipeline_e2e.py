@@ -10,6 +10,7 @@ from megatron.core.datasets.indexed_dataset import IndexedDataset
 from tokenizers import Tokenizer
 
 from tokenlake import manifest as mf
+from tokenlake.stages import quality
 from tokenlake.formats.megatron import read_index
 
 
@@ -44,7 +45,8 @@ def test_delta_tables_readable_by_deltalake(demo_sail):
     assert all(r["reason"] in ("exact_duplicate", "near_duplicate") and r["kept_doc_id"] not in (None, r["doc_id"])
                for r in dups)
     short = [r for r in rejected if r["stage"] == "quality"]
-    assert all(r["reason"] in ("too_short", "too_few_words") for r in short)
+    known = {r.name for r in quality.rules(cfg.quality)}
+    assert short and all(r["reason"] in known and r["reason"] == r["reasons"][0] for r in short)
 
 
 def test_shards_read_by_megatron_equal_direct_encoding(demo_sail):

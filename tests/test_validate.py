@@ -1,6 +1,7 @@
 """Validation: GX suites on the engine's DataFrames, tokenlake checks, the report, and failures
 that stop the pipeline (error) or are only reported (warning)."""
 import json
+import re
 import pathlib
 import subprocess
 import sys
@@ -55,7 +56,9 @@ def test_demo_run_writes_results_data_docs_and_report(demo_sail):
                     "samples"):
         assert f"id='{section}'" in page
     assert "exact_duplicate" in page and "too_short" in page
-    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page.split("id='samples'")[0]
+    head = page.split("id='samples'")[0].replace("http://www.w3.org/2000/svg", "")
+    assert "http://" not in head and "https://" not in head  # sample texts may quote URLs; nothing else does
+    assert not re.search(r"(?:src|href)\s*=\s*['\"]?(?:https?:)?//", page) and "url(http" not in page
 
 
 @pytest.fixture()

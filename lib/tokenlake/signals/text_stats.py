@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 
-import pyarrow as pa
+from .words import NO_SPACE_SCRIPTS
 
-_NO_SPACE_SCRIPTS = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_WORD = re.compile(f"[{_NO_SPACE_SCRIPTS}]|[^\\W_{_NO_SPACE_SCRIPTS}]+")
+_WORD = re.compile(f"[{NO_SPACE_SCRIPTS}]|[^\\W_{NO_SPACE_SCRIPTS}]+")
 
 
 def count_words(text: str) -> int:
@@ -20,12 +19,3 @@ def count_words(text: str) -> int:
 
 def count_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if line.strip())
-
-
-def text_stats(texts: pa.Array) -> dict[str, pa.Array]:
-    values = texts.to_pylist()
-    return {
-        "n_chars": pa.array([len(t) for t in values], pa.int64()),
-        "n_words": pa.array([count_words(t) for t in values], pa.int64()),
-        "n_lines": pa.array([count_lines(t) for t in values], pa.int64()),
-    }
