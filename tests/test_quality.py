@@ -227,3 +227,17 @@ def test_stage_tables_funnel_and_thresholds_without_recompute(lake):
     # a signal parameter changes: signals recomputed
     third = run_stage(lake, "r3", **{"fineweb.short_line_length": "20"})
     assert third.detail["signals_computed"] == len(texts)
+
+
+def test_lid_model_from_object_store(s3_endpoint):
+    import boto3
+
+    from tokenlake import storage
+
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="models")
+    uri = "s3://models/lid/lid.176.ftz"
+    storage.upload_file(uri, lid.default_model_path())
+    texts = ["Alle Menschen sind frei und gleich an Würde und Rechten geboren.",
+             "Tous les êtres humains naissent libres et égaux en dignité et en droits."]
+    assert lid.predict(texts, uri)[0] == ["de", "fr"]
+    assert lid.local_model(uri) != lid.default_model_path()  # a cached copy, loaded from the store

@@ -78,6 +78,10 @@ def _start_sail(cfg: PipelineConfig) -> Engine:
     spark = SparkSession.builder.remote(f"sc://{host}:{port}").create()
     for key, value in _common_conf(cfg).items():
         spark.conf.set(key, value)
+    # Sail runs our Python UDFs in this process: spread their work over processes (see offload.py).
+    from .offload import enable_for_this_process
+
+    enable_for_this_process(min(os.cpu_count() or 1, cfg.engine.partitions))
     return Engine("sail", spark, [server.stop, spark.stop])
 
 

@@ -106,8 +106,10 @@ def annotator(params: SignalParams):
     """The ``mapInArrow`` function: bronze columns ``BASE`` in, ``SCHEMA`` out."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from ..offload import offload
+
         for batch in batches:
             if batch.num_rows:
-                yield annotate_batch(batch, params)
+                yield offload(annotate_batch, batch, params)
 
     return run

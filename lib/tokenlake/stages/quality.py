@@ -145,7 +145,10 @@ def annotate(ctx: StageContext, params: SignalParams) -> int:
     n = todo.count()
     if n or stale:
         ctx.progress("quality", f"computing signals of {n} documents" + (" (signal parameters changed)" if stale else ""))
-        lake.write(todo.mapInArrow(annotator(params), DDL), ANNOTATED, mode="overwrite" if stale else "append")
+        # Spread the documents first: engines keep the input's partitioning (Sail reads a few files, or
+        # the result of an anti-join, as one partition), and signals are the expensive part.
+        spread = todo.repartition(ctx.cfg.engine.partitions)
+        lake.write(spread.mapInArrow(annotator(params), DDL), ANNOTATED, mode="overwrite" if stale else "append")
     return n
 
 

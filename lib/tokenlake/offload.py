@@ -1,0 +1,63 @@
+"""Python work of ``mapInArrow`` functions, spread over processes when the engine runs it in-process.
+
+Sail in local mode executes Python UDFs inside its own process, one thread per partition; the GIL
+lets one of them run at a time, so the Python-heavy stages (signals, tokenization) would use one
+core however many partitions run. When the Sail engine is started here, it records this process
+and a pool size; ``offload(fn, *args)`` then sends the call to a pool of worker processes (started
+once, each importing tokenlake and loading its models once) and waits, which releases the GIL.
+Anywhere else (JVM Spark and Databricks run Python workers as processes already; a remote Sail or
+Connect server) it simply calls ``fn``. ``fn`` must be a module-level function and its arguments
+picklable (Arrow batches are).
+"""
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable
+
+PID_VAR = "TOKENLAKE_UDF_POOL_PID"
+SIZE_VAR = "TOKENLAKE_UDF_POOL_SIZE"
+_pool: ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def enable_for_this_process(size: int) -> None:
+    """Called by the in-process engine: UDFs running in this process use ``size`` worker processes."""
+    os.environ[PID_VAR] = str(os.getpid())
+    os.environ[SIZE_VAR] = str(size)
+
+
+def _size() -> int:
+    if os.environ.get(PID_VAR) != str(os.getpid()):
+        return 0
+    try:
+        return int(os.environ.get(SIZE_VAR, "0"))
+    except ValueError:
+        return 0
+
+
+def _get_pool(size: int) -> ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            # spawn: forking a process that runs Rust threads (the engine) is not safe.
+            _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_child_init)
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
+def _child_init() -> None:
+    os.environ.pop(PID_VAR, None)  # a worker never offloads again
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("RAYON_NUM_THREADS", "1")
+
+
+def offload(fn: Callable[..., Any], *args: Any) -> Any:
+    size = _size()
+    if size <= 1:
+        return fn(*args)
+    return _get_pool(size).submit(fn, *args).result()
