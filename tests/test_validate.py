@@ -118,3 +118,19 @@ def test_language_share_bounds(small_lake, engine):
     data["validate"]["language_shares"] = {"xx": [0.5, 1.0]}
     with pytest.raises(ValidationFailed, match="tokenlake_language_shares"):
         run_pipeline(from_dict(data), stages=["validate"], engine=engine, quiet=True)
+
+
+def test_lang_columns_are_validated(small_lake, engine):
+    cfg, _ = small_lake
+    gold = Lake(engine.spark, cfg.lake.root, "delta").read("gold/documents")
+    langs = {r["lang"]: r["count"] for r in gold.groupBy("lang").count().collect()}
+    top = max(langs, key=langs.get)
+    share = langs[top] / sum(langs.values())
+    data = cfg.to_dict()
+    data["validate"]["language_shares"] = {top: [share - 0.01, share + 0.01]}
+    run_pipeline(from_dict(data), stages=["validate"], engine=engine, quiet=True)  # real shares within bounds
+    # silver/documents made with min_score 0, validated against a config that demands 0.999999
+    data["quality"]["lid"] = {"min_score": 0.999999}
+    with pytest.raises(ValidationFailed) as err:
+        run_pipeline(from_dict(data), stages=["validate"], engine=engine, quiet=True)
+    assert "silver_documents / expect_column_values_to_be_between" in str(err.value)
