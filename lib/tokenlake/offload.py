@@ -56,6 +56,11 @@ def _child_init() -> None:
     os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 
+def active() -> bool:
+    """Whether ``offload`` sends work to the process pool here."""
+    return _size() > 1
+
+
 def offload(fn: Callable[..., Any], *args: Any) -> Any:
     size = _size()
     if size <= 1:

@@ -7,6 +7,8 @@ log last, so a file is only marked ingested once its rows are in.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter
 from typing import Iterator
 
@@ -33,8 +35,8 @@ BATCH_ROWS = 512
 BATCH_CHARS = 32 << 20
 
 
-def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: file tasks in, one row per document / quarantine entry / file out."""
+def parse_task(task: dict) -> Iterator[pa.RecordBatch]:
+    """One file: a row per document / quarantine entry, then its per-file totals, in bounded batches."""
     rows: dict[str, list] = {n: [] for n in _OUT_NAMES}
     chars = 0
 
@@ -48,31 +50,68 @@ def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         rows, chars = {n: [] for n in _OUT_NAMES}, 0
         return batch
 
+    opts = ReadOptions(task["format"], task["text_field"], task["id_field"], task["url_field"],
+                       task["max_doc_chars"], task["html_extractor"] or "resiliparse")
+    n_docs = n_quarantined = 0
+    skipped: Counter = Counter()
+    for rec in read_file(task["file_uri"], opts, json.loads(task["options"]), skipped):
+        common = dict(source=task["source"], file_uri=task["file_uri"], record_offset=rec.offset)
+        if isinstance(rec, Doc):
+            n_docs += 1
+            chars += len(rec.text)
+            add(kind="doc", doc_id=ids.doc_id(task["source"], task["rel_path"], rec.offset), text=rec.text,
+                source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors,
+                warc_record_id=rec.warc_record_id, crawl_date=rec.crawl_date, content_type=rec.content_type,
+                http_status=rec.http_status, charset=rec.charset, **common)
+        else:
+            n_quarantined += 1
+            add(kind="quarantine", reason=rec.reason, detail=rec.detail, sample=rec.sample, **common)
+        if len(rows["kind"]) >= BATCH_ROWS or chars >= BATCH_CHARS:
+            yield flush()
+    add(kind="file", source=task["source"], file_uri=task["file_uri"], record_offset=-1, size=task["size"],
+        mtime_ns=task["mtime_ns"], n_records=n_docs + n_quarantined, n_docs=n_docs,
+        n_quarantined=n_quarantined, detail=json.dumps(dict(sorted(skipped.items()))))
+    yield flush()
+
+
+_STORE_ENV = ("AWS_", "AZURE_")
+
+
+def parse_task_to_file(task: dict, env: dict[str, str]) -> str:
+    """``parse_task`` in a worker process (see offload.py): its batches go to a local Arrow IPC
+    stream file, so neither side holds a whole file's documents in memory. ``env`` carries the
+    caller's object-store settings, which may have changed since the worker started."""
+    for key in [k for k in os.environ if k.startswith(_STORE_ENV) and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
+    fd, path = tempfile.mkstemp(prefix="tokenlake-ingest-", suffix=".arrows")
+    os.close(fd)
+    try:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, _out_schema()) as writer:
+            for batch in parse_task(task):
+                writer.write_batch(batch)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: file tasks in, one row per document / quarantine entry / file out."""
+    from ..offload import active, offload
+
     for batch in batches:
         for task in batch.to_pylist():
-            opts = ReadOptions(task["format"], task["text_field"], task["id_field"], task["url_field"],
-                               task["max_doc_chars"], task["html_extractor"] or "resiliparse")
-            n_docs = n_quarantined = 0
-            skipped: Counter = Counter()
-            for rec in read_file(task["file_uri"], opts, json.loads(task["options"]), skipped):
-                common = dict(source=task["source"], file_uri=task["file_uri"], record_offset=rec.offset)
-                if isinstance(rec, Doc):
-                    n_docs += 1
-                    chars += len(rec.text)
-                    add(kind="doc", doc_id=ids.doc_id(task["source"], task["rel_path"], rec.offset), text=rec.text,
-                        source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors,
-                        warc_record_id=rec.warc_record_id, crawl_date=rec.crawl_date, content_type=rec.content_type,
-                        http_status=rec.http_status, charset=rec.charset, **common)
-                else:
-                    n_quarantined += 1
-                    add(kind="quarantine", reason=rec.reason, detail=rec.detail, sample=rec.sample, **common)
-                if len(rows["kind"]) >= BATCH_ROWS or chars >= BATCH_CHARS:
-                    yield flush()
-            add(kind="file", source=task["source"], file_uri=task["file_uri"], record_offset=-1, size=task["size"],
-                mtime_ns=task["mtime_ns"], n_records=n_docs + n_quarantined, n_docs=n_docs,
-                n_quarantined=n_quarantined, detail=json.dumps(dict(sorted(skipped.items()))))
-    if rows["kind"]:
-        yield flush()
+            if not active():
+                yield from parse_task(task)
+                continue
+            env = {k: v for k, v in os.environ.items() if k.startswith(_STORE_ENV)}
+            path = offload(parse_task_to_file, task, env)
+            try:
+                with pa.OSFile(path, "rb") as src:
+                    yield from pa.ipc.open_stream(src)
+            finally:
+                os.unlink(path)
 
 
 def _out_schema() -> pa.Schema:
