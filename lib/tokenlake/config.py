@@ -209,13 +209,28 @@ class DedupConfig(_Strict):
 class TokenizerConfig(_Strict):
     name: str = "bpe"
     mode: Literal["train", "load"] = "train"
-    path: str | None = Field(None, description="tokenizer.json to load when mode=load")
+    kind: Literal["byte_level_bpe", "sentencepiece_bpe"] = Field(
+        "byte_level_bpe", description="what mode=train trains: HF byte-level BPE, or SentencePiece BPE with byte fallback")
+    path: str | None = Field(None, description="tokenizer to load when mode=load: tokenizer.json, .model or .tiktoken")
+    load_kind: Literal["hf", "sentencepiece", "tiktoken"] | None = Field(
+        None, description="kind of tokenizer.path (default: from its name)")
+    pattern: str | None = Field(None, description="tiktoken pre-tokenizer regex (default: cl100k's)")
     vocab_size: int = Field(32_000, ge=260)
     min_frequency: int = Field(2, ge=1)
     special_tokens: list[str] = Field(default_factory=lambda: ["<|endoftext|>", "<|pad|>"])
     eos: str = "<|endoftext|>"
     sample_max_chars: int = Field(200_000_000, ge=1)
     seed: int = 0
+    language_shares: dict[str, float] = Field(
+        default_factory=dict, description="stratify the sample by gold's lang column: share of sample_max_chars per "
+        "language; the rest (1 - sum) goes to the other languages")
+
+    @field_validator("language_shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(not 0 < s <= 1 for s in v.values()) or sum(v.values()) > 1 + 1e-9:
+            raise ValueError(f"language shares must be in (0, 1] and sum to at most 1: {v}")
+        return v
 
 
 class TokenizeConfig(_Strict):

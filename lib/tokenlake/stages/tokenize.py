@@ -1,9 +1,10 @@
 """Tokenize: gold/documents -> gold/tokens with mapInArrow, EOS appended (BOS optional).
 
-The tokenizer JSON travels with the function (the Connect-compatible form of a broadcast) and
-is built once per Python worker. Long texts are cut at single spaces between non-space
-characters before encoding: a byte-level BPE pre-tokenizer splits there anyway, so the ids are
-unchanged and the cost stays linear.
+The tokenizer bytes (HF tokenizer.json, SentencePiece .model or tiktoken ranks) travel with the
+function (the Connect-compatible form of a broadcast) and are built once per Python worker. Long
+texts are cut at single spaces between non-space characters before encoding: a GPT-style regex
+pre-tokenizer (byte-level BPE, tiktoken) splits there anyway, so the ids are unchanged and the
+cost and memory per call stay bounded. SentencePiece gets the whole text.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import os
 from typing import Iterator
 
 import pyarrow as pa
-from tokenizers import Tokenizer
 
 from ..tokenizer import TokenizerArtifact, load_latest
 from .base import StageContext, StageResult
@@ -37,25 +37,26 @@ def split_for_encoding(text: str, target: int) -> list[str]:
     return pieces
 
 
-def encode_ids(tok, text: str, split_chars: int) -> list[int]:
-    ids: list[int] = []
-    for enc in tok.encode_batch(split_for_encoding(text, split_chars), add_special_tokens=False):
-        ids.extend(enc.ids)
-    return ids
+def encode_ids(encode, text: str, split_chars: int | None) -> list[int]:
+    """ids of ``text`` without specials; long texts go to the tokenizer in pieces cut at spaces, which
+    leaves the ids of a whitespace-pre-tokenizing BPE unchanged (see split_for_encoding)."""
+    return encode(split_for_encoding(text, split_chars) if split_chars else [text])
 
 
 def encoder(art: TokenizerArtifact, split_chars: int):
-    json_text, sha, eos, bos = art.json_text, art.sha256, art.eos_id, art.bos_id
+    sha, eos, bos = art.sha256, art.eos_id, art.bos_id
+    split = split_chars if art.splits_long_texts else None
 
     def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # Spark already runs one task per core: the tokenizer's own thread pool would oversubscribe.
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        tok = _CACHE.get(sha)
-        if tok is None:
-            tok = _CACHE[sha] = Tokenizer.from_str(json_text)
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")
+        fn = _CACHE.get(sha)
+        if fn is None:
+            fn = _CACHE[sha] = art.encoder()
         prefix = [bos] if bos is not None else []
         for batch in batches:
-            all_ids = [prefix + encode_ids(tok, t, split_chars) + [eos] for t in batch.column("text").to_pylist()]
+            all_ids = [prefix + encode_ids(fn, t, split) + [eos] for t in batch.column("text").to_pylist()]
             yield pa.RecordBatch.from_arrays([
                 batch.column("doc_id"), batch.column("source"), pa.array(all_ids, pa.list_(pa.int32())),
                 pa.array([len(x) for x in all_ids], pa.int64()), pa.array([sha] * len(all_ids), pa.string())],
