@@ -15,6 +15,7 @@ import atexit
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
 
@@ -46,7 +47,7 @@ def _get_pool(size: int) -> ProcessPoolExecutor:
             # spawn: forking a process that runs Rust threads (the engine) is not safe.
             _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_child_init)
-            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+            atexit.register(_pool.shutdown, wait=True, cancel_futures=True)
         return _pool
 
 
@@ -54,6 +55,14 @@ def _child_init() -> None:
     os.environ.pop(PID_VAR, None)  # a worker never offloads again
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:  # a killed parent (SIGKILL skips atexit) must not leave workers behind
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
 def active() -> bool:
