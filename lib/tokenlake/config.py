@@ -81,10 +81,12 @@ def _refuse_secrets(mapping: dict[str, str], where: str) -> None:
 class SourceConfig(_Strict):
     name: str
     uri: str
-    format: Literal["jsonl", "text", "warc", "wet"]
+    format: Literal["jsonl", "parquet", "text", "warc", "wet"]
     text_field: str = "text"
     id_field: str | None = "id"
     url_field: str | None = "url"
+    metadata_fields: list[str] = Field(
+        default_factory=list, description="JSONL/Parquet fields kept in bronze's metadata map (non-strings as JSON)")
 
 
 class IngestConfig(_Strict):
@@ -93,6 +95,8 @@ class IngestConfig(_Strict):
                                   description="fail the stage when quarantined/read exceeds this")
     html_extractor: Literal["resiliparse", "trafilatura"] = Field(
         "resiliparse", description="main-content extraction for WARC HTML responses")
+    split_bytes: int = Field(256 << 20, ge=1, description="uncompressed JSONL and Parquet files larger than this "
+                             "are read by several tasks, one per byte range (Parquet: by row group)")
 
 
 class LidConfig(_Strict):

@@ -14,6 +14,7 @@ import random
 import re
 import time
 import posixpath
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
@@ -170,9 +171,18 @@ def delete_dir(uri: str, options: dict[str, str] | None = None) -> None:
         fs.delete_dir(path)
 
 
+class FileEntry(NamedTuple):
+    """A listed file. ``etag`` is the store's content tag (S3 ETag) or None where the listing has
+    none (local files, Azure through pyarrow): then the mtime identifies the version."""
+    uri: str
+    size: int
+    mtime_ns: int
+    etag: str | None = None
+
+
 @with_retries
-def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
-    """Every file below a prefix (or the file itself) as (uri, size, mtime_ns), sorted by uri.
+def list_entries(uri: str, options: dict[str, str] | None = None) -> list[FileEntry]:
+    """Every file below a prefix (or the file itself), sorted by uri, with its S3 ETag if any.
 
     Hidden and bookkeeping files (names starting with '.' or '_') are skipped, as Spark does.
     """
@@ -181,6 +191,7 @@ def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[st
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"source path does not exist: {uri}")
     infos = [info] if info.type == pafs.FileType.File else fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    etags = _s3_etags(uri, options) if urlparse(uri).scheme in ("s3", "s3a") else {}
     out = []
     for i in infos:
         if i.type != pafs.FileType.File:
@@ -189,8 +200,41 @@ def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[st
         if any(p.startswith((".", "_")) for p in rel.split("/") if p):
             continue
         mtime = i.mtime_ns if i.mtime_ns is not None else 0
-        out.append((_uri_for(uri, i.path), int(i.size), int(mtime)))
+        out.append(FileEntry(_uri_for(uri, i.path), int(i.size), int(mtime), etags.get(i.path)))
     return sorted(out)
+
+
+def list_files(uri: str, options: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
+    """``list_entries`` as (uri, size, mtime_ns) tuples."""
+    return [(e.uri, e.size, e.mtime_ns) for e in list_entries(uri, options)]
+
+
+def _s3_etags(uri: str, options: dict[str, str] | None) -> dict[str, str]:
+    """{"bucket/key": ETag} below an s3:// prefix, from one paged ListObjectsV2 (pyarrow's listing
+    has no ETag). Best effort: an error here only means versions are told apart by mtime."""
+    import boto3
+
+    options = options or {}
+    parsed = urlparse(uri)
+    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    endpoint = options.get("endpoint_url") or options.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    region = options.get("region") or options.get("AWS_REGION") or os.environ.get("AWS_REGION")
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint or None, region_name=region or None)
+        out = {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                out[f"{bucket}/{obj['Key']}"] = obj["ETag"].strip('"')
+        return out
+    except Exception as exc:  # noqa: BLE001
+        log.warning("no ETags for %s (falling back to mtime): %s", uri, str(exc)[:200])
+        return {}
+
+
+def open_random(uri: str, options: dict[str, str] | None = None):
+    """A seekable input file (ranged reads on object stores), for Parquet footers and byte ranges."""
+    fs, path = filesystem(uri, options)
+    return fs.open_input_file(path)
 
 
 def open_input(uri: str, options: dict[str, str] | None = None):

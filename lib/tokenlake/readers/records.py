@@ -30,6 +30,7 @@ class Doc:
     content_type: str | None = None
     http_status: int | None = None
     charset: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass
@@ -48,6 +49,12 @@ class ReadOptions:
     url_field: str | None = "url"
     max_doc_chars: int = 1_000_000
     html_extractor: str = "resiliparse"
+    metadata_fields: tuple[str, ...] = ()
+
+
+class MissingDependency(RuntimeError):
+    """An optional package the configuration selects is not installed: fails the task, never
+    quarantines records (every record would fail the same way)."""
 
 
 def decode(raw: bytes) -> tuple[str, int]:
@@ -82,10 +89,45 @@ def _field(record: dict, name: str | None) -> tuple[str | None, str | None]:
     return str(value), None
 
 
-def read_jsonl(stream: IO[bytes], opts: ReadOptions) -> Iterator[Doc | Quarantine]:
+def metadata_of(record: dict, fields: tuple[str, ...]) -> dict[str, str] | None:
+    """The configured metadata fields present in a record; non-strings JSON-encoded. None when
+    no fields are configured, so bronze tells "not asked" from "asked, none there"."""
+    if not fields:
+        return None
+    return {f: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
+            for f in fields if (v := record.get(f)) is not None}
+
+
+def from_record(record: dict, opts: ReadOptions, offset: int, sample: str, kind: str) -> Iterator[Doc | Quarantine]:
+    """A JSON object or Parquet row -> a document, or ``<kind>_bad_schema`` naming the field."""
+    text, errors = record.get(opts.text_field), 0
+    if isinstance(text, bytes):  # Parquet binary column
+        text, errors = decode(text)
+    if not isinstance(text, str):
+        got = "missing" if text is None else type(text).__name__
+        yield Quarantine(offset, f"{kind}_bad_schema", f"field {opts.text_field!r} is {got}, expected string", sample)
+        return
+    source_id, err1 = _field(record, opts.id_field)
+    url, err2 = _field(record, opts.url_field)
+    if err1 or err2:
+        yield Quarantine(offset, f"{kind}_bad_schema", err1 or err2 or "", sample)
+        return
+    yield from checked(Doc(offset, text, source_id, url, errors, metadata=metadata_of(record, opts.metadata_fields)),
+                       opts, sample)
+
+
+def read_jsonl(stream: IO[bytes], opts: ReadOptions, start: int = 0, end: int | None = None) -> Iterator[Doc | Quarantine]:
+    """Lines of a JSONL stream. With a byte range (a seekable uncompressed file): only the lines
+    that start in [start, end), the last one read past ``end``; so ranges that tile a file read
+    each line exactly once, with the same offsets as a whole-file read."""
     offset = 0
+    if start > 0:
+        stream.seek(start - 1)  # the byte before: a newline there means a line starts at ``start``
+        offset = start - 1 + len(stream.readline())
     for raw in stream:
-        start, offset = offset, offset + len(raw)
+        if end is not None and offset >= end:
+            break
+        pos, offset = offset, offset + len(raw)
         if not raw.strip():
             continue
         line, errors = decode(raw.rstrip(b"\r\n"))
@@ -93,22 +135,15 @@ def read_jsonl(stream: IO[bytes], opts: ReadOptions) -> Iterator[Doc | Quarantin
         try:
             record = json.loads(line)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            yield Quarantine(start, "jsonl_parse_error", f"not valid JSON: {type(exc).__name__}: {str(exc)[:200]}", sample)
+            yield Quarantine(pos, "jsonl_parse_error", f"not valid JSON: {type(exc).__name__}: {str(exc)[:200]}", sample)
             continue
         if not isinstance(record, dict):
-            yield Quarantine(start, "jsonl_bad_schema", f"top level is {type(record).__name__}, expected object", sample)
+            yield Quarantine(pos, "jsonl_bad_schema", f"top level is {type(record).__name__}, expected object", sample)
             continue
-        text = record.get(opts.text_field)
-        if not isinstance(text, str):
-            got = "missing" if text is None else type(text).__name__
-            yield Quarantine(start, "jsonl_bad_schema", f"field {opts.text_field!r} is {got}, expected string", sample)
-            continue
-        source_id, err1 = _field(record, opts.id_field)
-        url, err2 = _field(record, opts.url_field)
-        if err1 or err2:
-            yield Quarantine(start, "jsonl_bad_schema", err1 or err2 or "", sample)
-            continue
-        yield from checked(Doc(start, text, source_id, url, errors), opts, sample)
+        for rec in from_record(record, opts, pos, sample, "jsonl"):
+            if isinstance(rec, Doc):
+                rec.decode_errors += errors
+            yield rec
 
 
 def read_text(stream: IO[bytes], opts: ReadOptions, uri: str) -> Iterator[Doc | Quarantine]:
@@ -135,36 +170,64 @@ def checked(doc: Doc, opts: ReadOptions, sample: str) -> Iterator[Doc | Quaranti
         yield doc
 
 
-def _records(stream: IO[bytes], opts: ReadOptions, uri: str, skipped) -> Iterator[Doc | Quarantine]:
+def splittable(fmt: str, uri: str) -> bool:
+    """Formats a task can read from a byte range: uncompressed JSONL (by line) and Parquet (by row group)."""
+    name = uri.lower()
+    return fmt == "parquet" or (fmt == "jsonl" and not name.endswith((".gz", ".zst", ".zstd")))
+
+
+def _records(stream: IO[bytes], opts: ReadOptions, uri: str, skipped, start: int, end: int | None):
     if opts.format == "jsonl":
-        return read_jsonl(stream, opts)
+        return read_jsonl(stream, opts, start, end)
+    if opts.format == "parquet":
+        from .parquet import read_parquet
+
+        return read_parquet(stream, opts, start, end)
     if opts.format in ("warc", "wet"):
         from .warc import read_warc
 
         return read_warc(stream, opts, skipped, opts.html_extractor)
+    if opts.format == "arc":
+        from .arc import read_arc
+
+        return read_arc(stream, opts, skipped, opts.html_extractor)
     return read_text(stream, opts, uri)
 
 
+def _open(uri: str, opts: ReadOptions, options: dict[str, str] | None, ranged: bool):
+    if opts.format == "parquet":
+        return storage.open_random(uri, options)
+    if ranged:
+        return io.BufferedReader(storage.open_random(uri, options), buffer_size=1 << 20)
+    if opts.format in ("warc", "wet", "arc"):  # FastWARC / warcio decode gzip members themselves
+        return storage.open_input(uri, options)
+    return open_decompressed(uri, options)
+
+
 def read_file(uri: str, opts: ReadOptions, options: dict[str, str] | None = None,
-              skipped=None) -> Iterator[Doc | Quarantine]:
-    """Every record of a file; a read failure (corrupt compression, I/O) ends the file with one
-    ``read_error`` entry after the records read so far. Records a format deliberately skips
-    (e.g. WARC requests) are counted per reason in ``skipped`` (a Counter)."""
+              skipped=None, start: int = 0, end: int | None = None) -> Iterator[Doc | Quarantine]:
+    """Every record of a file (or of the byte range [start, end) of a ``splittable`` one); a read
+    failure (corrupt compression, I/O) ends the file with one ``read_error`` entry after the
+    records read so far. Records a format deliberately skips (e.g. WARC requests) are counted per
+    reason in ``skipped`` (a Counter). A range that holds no record start yields nothing."""
     from collections import Counter
 
     skipped = Counter() if skipped is None else skipped
+    ranged = start > 0 or end is not None
+    if ranged and not splittable(opts.format, uri):
+        raise ValueError(f"{opts.format} file {uri} cannot be read by byte range")
     produced = False
-    pos = 0
+    pos = start
     try:
-        native_gz = opts.format in ("warc", "wet")  # FastWARC decodes gzip members itself, faster
-        with (storage.open_input(uri, options) if native_gz else open_decompressed(uri, options)) as stream:
-            records = _records(stream, opts, uri, skipped)
-            for rec in records:
+        with _open(uri, opts, options, ranged) as stream:
+            for rec in _records(stream, opts, uri, skipped, start, end):
                 produced = True
                 pos = rec.offset
                 yield rec
+    except MissingDependency:
+        raise
     except Exception as exc:  # noqa: BLE001 - any read failure quarantines the rest of the file
         yield Quarantine(pos, "read_error", f"{type(exc).__name__}: {exc}")
         return
-    if not produced and not skipped:
+    if not produced and not skipped and not ranged:
         yield Quarantine(-1, "empty_file", "the file has no records")

@@ -1,8 +1,9 @@
 """Ingest: raw files -> bronze/documents (+ bronze/quarantine), exactly once per file.
 
 The driver lists the sources once and drops files already in ``_ingest_log``; executors read
-and parse the remaining files in parallel (a file is the unit of work). Rows land first and the
-log last, so a file is only marked ingested once its rows are in.
+and parse the remaining files in parallel (a file, or a byte range of a big JSONL/Parquet file,
+is the unit of work). Rows land first and the log (one row per file) last, so a file is only
+marked ingested once its rows are in.
 """
 from __future__ import annotations
 
@@ -16,27 +17,30 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 
 from .. import ids, storage
-from ..readers.records import Doc, ReadOptions, read_file
+from ..config import ConfigError
+from ..readers.records import Doc, ReadOptions, read_file, splittable
 from ..schemas_registry import spec
 from .base import StageContext, StageResult
 
-TASK_DDL = ("source string, file_uri string, rel_path string, size bigint, mtime_ns bigint, format string, "
-            "text_field string, id_field string, url_field string, max_doc_chars bigint, html_extractor string, "
-            "options string")
+TASK_DDL = ("source string, file_uri string, rel_path string, size bigint, mtime_ns bigint, etag string, "
+            "range_start bigint, range_end bigint, format string, text_field string, id_field string, "
+            "url_field string, metadata_fields string, max_doc_chars bigint, html_extractor string, options string")
 
 # One output schema for documents, quarantine entries and per-file totals ("kind" tells which), so
 # each file is parsed once; the result is materialized and split into the three tables.
 OUT_DDL = ("kind string, doc_id string, source string, source_id string, url string, text string, "
            "file_uri string, record_offset bigint, decode_errors int, warc_record_id string, crawl_date string, "
-           "content_type string, http_status int, charset string, reason string, detail string, sample string, "
-           "size bigint, mtime_ns bigint, n_records bigint, n_docs bigint, n_quarantined bigint")
+           "content_type string, http_status int, charset string, metadata map<string,string>, reason string, "
+           "detail string, sample string, size bigint, mtime_ns bigint, etag string, n_records bigint, n_docs bigint, "
+           "n_quarantined bigint")
 _OUT_NAMES = [c.split()[0] for c in OUT_DDL.split(", ")]
 BATCH_ROWS = 512
 BATCH_CHARS = 32 << 20
 
 
 def parse_task(task: dict) -> Iterator[pa.RecordBatch]:
-    """One file: a row per document / quarantine entry, then its per-file totals, in bounded batches."""
+    """One file or byte range: a row per document / quarantine entry, then the task's totals (a
+    'file' row; a split file has one per range, summed into one _ingest_log row), in bounded batches."""
     rows: dict[str, list] = {n: [] for n in _OUT_NAMES}
     chars = 0
 
@@ -51,10 +55,12 @@ def parse_task(task: dict) -> Iterator[pa.RecordBatch]:
         return batch
 
     opts = ReadOptions(task["format"], task["text_field"], task["id_field"], task["url_field"],
-                       task["max_doc_chars"], task["html_extractor"] or "resiliparse")
+                       task["max_doc_chars"], task["html_extractor"] or "resiliparse",
+                       tuple(json.loads(task["metadata_fields"] or "[]")))
     n_docs = n_quarantined = 0
     skipped: Counter = Counter()
-    for rec in read_file(task["file_uri"], opts, json.loads(task["options"]), skipped):
+    end = task["range_end"] if task["range_end"] is not None and task["range_end"] >= 0 else None
+    for rec in read_file(task["file_uri"], opts, json.loads(task["options"]), skipped, task["range_start"] or 0, end):
         common = dict(source=task["source"], file_uri=task["file_uri"], record_offset=rec.offset)
         if isinstance(rec, Doc):
             n_docs += 1
@@ -62,14 +68,14 @@ def parse_task(task: dict) -> Iterator[pa.RecordBatch]:
             add(kind="doc", doc_id=ids.doc_id(task["source"], task["rel_path"], rec.offset), text=rec.text,
                 source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors,
                 warc_record_id=rec.warc_record_id, crawl_date=rec.crawl_date, content_type=rec.content_type,
-                http_status=rec.http_status, charset=rec.charset, **common)
+                http_status=rec.http_status, charset=rec.charset, metadata=rec.metadata, **common)
         else:
             n_quarantined += 1
             add(kind="quarantine", reason=rec.reason, detail=rec.detail, sample=rec.sample, **common)
         if len(rows["kind"]) >= BATCH_ROWS or chars >= BATCH_CHARS:
             yield flush()
     add(kind="file", source=task["source"], file_uri=task["file_uri"], record_offset=-1, size=task["size"],
-        mtime_ns=task["mtime_ns"], n_records=n_docs + n_quarantined, n_docs=n_docs,
+        mtime_ns=task["mtime_ns"], etag=task["etag"], n_records=n_docs + n_quarantined, n_docs=n_docs,
         n_quarantined=n_quarantined, detail=json.dumps(dict(sorted(skipped.items()))))
     yield flush()
 
@@ -115,33 +121,68 @@ def parse_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
 
 def _out_schema() -> pa.Schema:
-    types = {"bigint": pa.int64(), "int": pa.int32(), "string": pa.string()}
+    types = {"bigint": pa.int64(), "int": pa.int32(), "string": pa.string(),
+             "map<string,string>": pa.map_(pa.string(), pa.string())}
     return pa.schema([(c.split()[0], types[c.split()[1]]) for c in OUT_DDL.split(", ")])
 
 
+def already_ingested(logged: list[tuple[int, int, str | None]], entry: storage.FileEntry) -> bool:
+    """Whether a listed file is one of its logged versions (size, mtime_ns, etag): same size, and
+    the same ETag when both sides have one (a re-upload of the same bytes is not a change), else
+    the same mtime."""
+    for size, mtime, etag in logged:
+        if size == entry.size and (etag == entry.etag if etag and entry.etag else mtime == entry.mtime_ns):
+            return True
+    return False
+
+
+def byte_ranges(size: int, split_bytes: int) -> list[tuple[int, int]]:
+    """[start, end) ranges tiling a file; (0, -1) (the whole file) when it is not over ``split_bytes``."""
+    if size <= split_bytes:
+        return [(0, -1)]
+    return [(s, min(s + split_bytes, size)) for s in range(0, size, split_bytes)]
+
+
 def plan_files(ctx: StageContext) -> tuple[list[dict], list[dict]]:
-    """(files to ingest, files that changed since they were ingested) for every source."""
-    log_rows = ctx.lake.read("_ingest_log").select("file_uri", "size", "mtime_ns").collect()
-    seen = {(r.file_uri, r.size, r.mtime_ns) for r in log_rows}
-    seen_uris = {r.file_uri for r in log_rows}
+    """(tasks, files that changed since they were ingested) for every source. A task is a file,
+    or a byte range of a splittable file over ``ingest.split_bytes``."""
+    logged: dict[str, list] = {}
+    for r in ctx.lake.read("_ingest_log").select("file_uri", "size", "mtime_ns", "etag").collect():
+        logged.setdefault(r.file_uri, []).append((r.size, r.mtime_ns, r.etag))
     todo, changed = [], []
     for src in ctx.cfg.sources:
-        files = storage.list_files(src.uri, ctx.cfg.lake.storage_options)
         base = src.uri.rstrip("/")
-        for uri, size, mtime in files:
-            if (uri, size, mtime) in seen:
-                continue
-            if uri in seen_uris:
-                changed.append({"file_uri": uri, "size": size, "mtime_ns": mtime})
+        for entry in storage.list_entries(src.uri, ctx.cfg.lake.storage_options):
+            uri = entry.uri
+            if uri in logged:
+                if not already_ingested(logged[uri], entry):
+                    changed.append({"file_uri": uri, "size": entry.size, "mtime_ns": entry.mtime_ns,
+                                    "etag": entry.etag})
                 continue
             rel = uri[len(base):].lstrip("/") if uri.startswith(base) else uri.rsplit("/", 1)[-1]
             rel = rel or uri.rsplit("/", 1)[-1]
-            todo.append(dict(source=src.name, file_uri=uri, rel_path=rel, size=size, mtime_ns=mtime,
-                             format=src.format, text_field=src.text_field, id_field=src.id_field,
-                             url_field=src.url_field, max_doc_chars=ctx.cfg.ingest.max_doc_chars,
-                             html_extractor=ctx.cfg.ingest.html_extractor,
-                             options=json.dumps(ctx.cfg.lake.storage_options)))
+            ranges = byte_ranges(entry.size, ctx.cfg.ingest.split_bytes) if splittable(src.format, uri) else [(0, -1)]
+            for start, end in ranges:
+                todo.append(dict(source=src.name, file_uri=uri, rel_path=rel, size=entry.size,
+                                 mtime_ns=entry.mtime_ns, etag=entry.etag, range_start=start, range_end=end,
+                                 format=src.format, text_field=src.text_field, id_field=src.id_field,
+                                 url_field=src.url_field, metadata_fields=json.dumps(src.metadata_fields),
+                                 max_doc_chars=ctx.cfg.ingest.max_doc_chars,
+                                 html_extractor=ctx.cfg.ingest.html_extractor,
+                                 options=json.dumps(ctx.cfg.lake.storage_options)))
     return todo, changed
+
+
+def check_extractor(ctx: StageContext) -> None:
+    """Fail before any work when the configured HTML extractor is not installed (otherwise every
+    page of every crawl would fail the same way)."""
+    if ctx.cfg.ingest.html_extractor != "trafilatura" or not any(s.format in ("warc", "arc") for s in ctx.cfg.sources):
+        return
+    try:
+        import trafilatura  # noqa: F401
+    except ImportError:
+        raise ConfigError("ingest.html_extractor is 'trafilatura' but the trafilatura package is not installed: "
+                          "pip install 'tokenlake[trafilatura]', or use html_extractor: resiliparse") from None
 
 
 class IngestErrorRateExceeded(RuntimeError):
@@ -150,19 +191,22 @@ class IngestErrorRateExceeded(RuntimeError):
 
 def run(ctx: StageContext) -> StageResult:
     lake = ctx.lake
+    check_extractor(ctx)
     todo, changed = plan_files(ctx)
     for c in changed:
-        ctx.progress("ingest", f"WARNING: {c['file_uri']} changed since it was ingested (size/mtime differ); "
+        ctx.progress("ingest", f"WARNING: {c['file_uri']} changed since it was ingested (size/etag/mtime differ); "
                                "not re-ingested")
     if not todo:
         ctx.progress("ingest", "nothing to do: every file is already in _ingest_log")
         return StageResult("ingest", 0, 0, 0, detail={"files": 0, "changed_files": changed})
-    ctx.progress("ingest", f"{len(todo)} new files ({sum(t['size'] for t in todo) / 1e6:.1f} MB)")
+    n_files = len({t["file_uri"] for t in todo})
+    mb = sum(t["size"] for t in todo if t["range_start"] == 0) / 1e6
+    ctx.progress("ingest", f"{n_files} new files ({mb:.1f} MB) in {len(todo)} tasks")
     tasks = ctx.spark.createDataFrame([tuple(t[c.split()[0]] for c in TASK_DDL.split(", ")) for t in todo], TASK_DDL)
     tasks = tasks.repartition(min(len(todo), max(ctx.cfg.engine.partitions, 1)))
     parsed, scratch = lake.materialize(tasks.mapInArrow(parse_files, OUT_DDL), "ingest")
     try:
-        _clear_partial(ctx, [t["file_uri"] for t in todo])
+        _clear_partial(ctx, sorted({t["file_uri"] for t in todo}))
         run_col = F.lit(ctx.run_id).alias("ingest_run")
         docs = parsed.filter(F.col("kind") == "doc")
         lake.write(docs.select(*[c for c in spec("bronze/documents").names if c != "ingest_run"], run_col),
@@ -170,9 +214,11 @@ def run(ctx: StageContext) -> StageResult:
         quarantine = parsed.filter(F.col("kind") == "quarantine")
         lake.write(quarantine.select("source", "file_uri", "record_offset", "reason", "detail", "sample", run_col),
                    "bronze/quarantine")
-        files = parsed.filter(F.col("kind") == "file")
-        lake.write(files.select("source", "file_uri", "size", "mtime_ns", "n_records", "n_docs", "n_quarantined",
-                                run_col), "_ingest_log")
+        files = parsed.filter(F.col("kind") == "file")  # one row per task: summed per file
+        lake.write(files.groupBy("source", "file_uri").agg(
+            F.max("size").alias("size"), F.max("mtime_ns").alias("mtime_ns"), F.max("etag").alias("etag"),
+            F.sum("n_records").alias("n_records"), F.sum("n_docs").alias("n_docs"),
+            F.sum("n_quarantined").alias("n_quarantined"), run_col), "_ingest_log")
         totals = files.agg(F.sum("n_records").alias("r"), F.sum("n_docs").alias("d"),
                            F.sum("n_quarantined").alias("q")).first()
         reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
@@ -184,7 +230,7 @@ def run(ctx: StageContext) -> StageResult:
         lake.drop_scratch(scratch)
     n_in, n_docs, n_q = int(totals.r or 0), int(totals.d or 0), int(totals.q or 0)
     result = StageResult("ingest", n_in, n_docs, n_q, detail={
-        "files": len(todo), "quarantine_reasons": reasons, "invalid_utf8_bytes": int(decode_errors),
+        "files": n_files, "tasks": len(todo), "quarantine_reasons": reasons, "invalid_utf8_bytes": int(decode_errors),
         "skipped_records": dict(sorted(skipped.items())),
         "changed_files": changed})
     rate = n_q / n_in if n_in else 0.0
