@@ -152,3 +152,50 @@ def test_wet_conversion_records_are_documents(tmp_path):
     assert [d.text for d in docs] == texts and quarantine == []
     assert [d.url for d in docs] == [f"http://127.0.0.1/{i}" for i in range(3)]
     assert skipped == {"warc_warcinfo_record": 1}
+
+
+def test_trafilatura_extractor_gives_its_own_main_text(engine, tmp_path):
+    """ingest.html_extractor: trafilatura: each page's text is trafilatura's own extract of it,
+    tag-free and different from the raw HTML and from Resiliparse's text."""
+    import re
+
+    import trafilatura
+
+    pages = doc_pages()
+    write_warc(tmp_path / "t.warc.gz", pages, gz=True)
+    skipped = Counter()
+    recs = list(read_file(str(tmp_path / "t.warc.gz"), ReadOptions("warc", html_extractor="trafilatura"), None, skipped))
+    docs = [r for r in recs if isinstance(r, Doc)]
+    assert len(docs) == len(pages) and not [r for r in recs if isinstance(r, Quarantine)]
+    for doc, (_, html), resiliparse_text in zip(docs, pages, expected(pages)):
+        assert doc.text == trafilatura.extract(html.decode("utf-8"))
+        assert len(doc.text) > 1000 and not re.search(r"<(html|head|body|div|span|a|p|table)\b", doc.text, re.I)
+        assert doc.text != html.decode("utf-8") and doc.text != resiliparse_text
+    data = demo_config(tmp_path)  # the same through the stage, selected in the config
+    data["sources"] = [{"name": "crawl", "uri": str(tmp_path / "t.warc.gz"), "format": "warc"}]
+    data["ingest"] = {"html_extractor": "trafilatura"}
+    cfg = from_dict(data)
+    assert run_pipeline(cfg, stages=["ingest"], engine=engine, quiet=True).results[0].n_kept == len(pages)
+    rows = deltalake.DeltaTable(str(pathlib.Path(cfg.lake.root) / "bronze/documents")).to_pyarrow_table().to_pylist()
+    assert sorted(r["text"] for r in rows) == sorted(d.text for d in docs)
+
+
+def test_trafilatura_selected_but_missing_is_a_config_error(engine, tmp_path, monkeypatch):
+    import sys
+
+    from tokenlake.config import ConfigError
+    from tokenlake.readers.records import MissingDependency
+
+    src = tmp_path / "crawl"
+    src.mkdir()
+    write_warc(src / "a.warc", doc_pages(2), gz=False)
+    data = demo_config(tmp_path)
+    data["sources"] = [{"name": "crawl", "uri": str(src), "format": "warc"}]
+    data["ingest"] = {"html_extractor": "trafilatura"}
+    monkeypatch.setitem(sys.modules, "trafilatura", None)  # import trafilatura now raises ImportError
+    with pytest.raises(ConfigError, match=r"trafilatura.*not installed.*tokenlake\[trafilatura\]"):
+        run_pipeline(from_dict(data), stages=["ingest"], engine=engine, quiet=True)
+    assert not (pathlib.Path(data["lake"]["root"]) / "bronze" / "documents").exists()
+    # a worker without it fails the file loudly instead of quarantining every page
+    with pytest.raises(MissingDependency, match="not installed"):
+        list(read_file(str(src / "a.warc"), ReadOptions("warc", html_extractor="trafilatura")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import IO, Iterator
 
-from .records import SAMPLE_CHARS, Doc, Quarantine, ReadOptions, checked, decode
+from .records import SAMPLE_CHARS, Doc, MissingDependency, Quarantine, ReadOptions, checked, decode
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -37,8 +37,11 @@ def _to_text(body: bytes, charset: str | None) -> tuple[str, str, int]:
 
 def extract_html(html: str, extractor: str = "resiliparse") -> str:
     if extractor == "trafilatura":
-        import trafilatura  # optional dependency, only when configured
-
+        try:
+            import trafilatura  # optional dependency (extra "trafilatura"), only when configured
+        except ImportError as exc:
+            raise MissingDependency("ingest.html_extractor is 'trafilatura' but it is not installed: "
+                                    "pip install 'tokenlake[trafilatura]'") from exc
         return trafilatura.extract(html) or ""
     from resiliparse.extract.html2text import extract_plain_text
 
@@ -127,6 +130,13 @@ def _record(rec, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterato
                                charset="utf-8", **meta), opts, text[:SAMPLE_CHARS])
         return
     status, ctype, charset, payload = _http_split(block)
+    yield from http_response(offset, status, ctype, charset, payload, url, meta, opts, skipped, extractor)
+
+
+def http_response(offset: int, status: int | None, ctype: str, charset: str | None, payload: bytes, url: str | None,
+                  meta: dict, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterator[Doc | Quarantine]:
+    """An HTTP response (from a WARC or ARC record): a document when it is a 200 HTML page, else
+    counted in ``skipped`` by reason. ``meta``: warc_record_id and crawl_date."""
     if status is None:
         skipped["warc_not_http"] += 1
         return
@@ -139,11 +149,13 @@ def _record(rec, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterato
     html, charset, errors = _to_text(payload, charset)
     try:
         text = extract_html(html, extractor)
+    except MissingDependency:
+        raise
     except Exception as exc:  # noqa: BLE001 - one bad page loses one page
         yield Quarantine(offset, "html_extract_error", f"{type(exc).__name__}: {exc}"[:300], html[:SAMPLE_CHARS])
         return
-    yield from checked(Doc(offset, text, rec.record_id, url, errors, content_type=ctype, http_status=status,
-                           charset=charset, **meta), opts, html[:SAMPLE_CHARS])
+    yield from checked(Doc(offset, text, meta.get("warc_record_id"), url, errors, content_type=ctype,
+                           http_status=status, charset=charset, **meta), opts, html[:SAMPLE_CHARS])
 
 
 def read_warc(stream: IO[bytes], opts: ReadOptions, skipped: Counter,
