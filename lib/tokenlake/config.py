@@ -81,7 +81,7 @@ def _refuse_secrets(mapping: dict[str, str], where: str) -> None:
 class SourceConfig(_Strict):
     name: str
     uri: str
-    format: Literal["jsonl", "parquet", "text", "warc", "wet"]
+    format: Literal["jsonl", "parquet", "text", "warc", "wet", "arc"]
     text_field: str = "text"
     id_field: str | None = "id"
     url_field: str | None = "url"

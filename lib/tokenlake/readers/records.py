@@ -199,7 +199,7 @@ def _open(uri: str, opts: ReadOptions, options: dict[str, str] | None, ranged: b
         return storage.open_random(uri, options)
     if ranged:
         return io.BufferedReader(storage.open_random(uri, options), buffer_size=1 << 20)
-    if opts.format in ("warc", "wet", "arc"):  # FastWARC / warcio decode gzip members themselves
+    if opts.format in ("warc", "wet"):  # FastWARC decodes gzip members itself, faster
         return storage.open_input(uri, options)
     return open_decompressed(uri, options)
 

@@ -61,12 +61,18 @@ def _http_split(block: bytes) -> tuple[int | None, str, str | None, bytes]:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-type":
-            fields = [f.strip() for f in value.split(";")]
-            ctype = fields[0].lower()
-            for f in fields[1:]:
-                if f.lower().startswith("charset="):
-                    charset = f[8:].strip("\"' ") or None
+            ctype, charset = media_type(value)
     return int(parts[1]), ctype, charset, payload
+
+
+def media_type(content_type: str) -> tuple[str, str | None]:
+    """(lower-cased media type, charset or None) of a Content-Type header value."""
+    fields = [f.strip() for f in content_type.split(";")]
+    charset = None
+    for f in fields[1:]:
+        if f.lower().startswith("charset="):
+            charset = f[8:].strip("\"' ") or None
+    return fields[0].lower(), charset
 
 
 def _type_name(rtype) -> str:
