@@ -198,7 +198,7 @@ def run(ctx: StageContext) -> StageResult:
                                "not re-ingested")
     if not todo:
         ctx.progress("ingest", "nothing to do: every file is already in _ingest_log")
-        return StageResult("ingest", 0, 0, 0, detail={"files": 0, "changed_files": changed})
+        return StageResult("ingest", 0, 0, 0, detail={"files": 0, "tasks": 0, "changed_files": changed})
     n_files = len({t["file_uri"] for t in todo})
     mb = sum(t["size"] for t in todo if t["range_start"] == 0) / 1e6
     ctx.progress("ingest", f"{n_files} new files ({mb:.1f} MB) in {len(todo)} tasks")
