@@ -63,3 +63,19 @@ def test_replace_stage_keeps_other_stages(lake, spark):
     lake.write(rows("quality", ["z"]), "silver/rejected", replace_stage="quality")
     got = sorted((r.stage, r.doc_id) for r in lake.read("silver/rejected").collect())
     assert got == [("dedup", "c"), ("quality", "z")]
+
+
+def test_table_from_an_older_schema_gains_new_nullable_columns(lake, spark):
+    """A lake written before a nullable column was declared: reads give null, the next append adds it."""
+    import pyarrow as pa
+
+    table = spec("_ingest_log")
+    old = pa.schema([f for f in table.arrow_schema if f.name != "etag"])
+    deltalake.write_deltalake(lake.uri("_ingest_log"), pa.table(
+        {"source": ["web"], "file_uri": ["f1"], "size": [1], "mtime_ns": [2], "n_records": [3], "n_docs": [3],
+         "n_quarantined": [0], "ingest_run": ["r0"]}, schema=old))
+    assert [(r.file_uri, r.etag) for r in lake.read("_ingest_log").collect()] == [("f1", None)]
+    new = spark.createDataFrame([("web", "f2", 5, 6, "abc", 1, 1, 0, "r1")], table.spark_schema)
+    lake.write(new, "_ingest_log")
+    assert "etag" in {f.name for f in deltalake.DeltaTable(lake.uri("_ingest_log")).schema().fields}
+    assert sorted((r.file_uri, r.etag) for r in lake.read("_ingest_log").collect()) == [("f1", None), ("f2", "abc")]

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import deltalake
+import deltalake.schema
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from . import storage
 from .schemas_registry import TableSpec, spec
@@ -72,7 +74,11 @@ class Lake:
             if self.table_format != "delta":
                 raise ValueError("time travel needs table_format: delta")
             reader = reader.option("versionAsOf", version)
-        return reader.load(self.uri(name)).select(*table.names)
+        df = reader.load(self.uri(name))
+        have = set(df.columns)
+        # A table written before a nullable column was declared reads that column as null.
+        return df.select(*[n if n in have else F.lit(None).cast(table.spark_schema[n].dataType).alias(n)
+                           for n in table.names])
 
     def version(self, name: str) -> int | None:
         """Delta version of a table (None for Parquet tables or a table not written yet)."""
@@ -115,8 +121,12 @@ class Lake:
             self.spark.sql(f"DELETE FROM delta.`{self.uri(name)}` WHERE stage = '{quoted}'").collect()
 
     def _ensure(self, table: TableSpec) -> None:
-        """Create an empty table with the declared schema, so reads work and types are fixed."""
-        if self.table_format != "delta" or self.exists(table.name):
+        """Create an empty table with the declared schema, so reads work and types are fixed; add
+        declared nullable columns an older table lacks (an append would otherwise drop them)."""
+        if self.table_format != "delta":
+            return
+        if self.exists(table.name):
+            self._add_missing_columns(table)
             return
         try:
             deltalake.write_deltalake(self.uri(table.name), table.arrow_schema.empty_table(),
@@ -125,6 +135,18 @@ class Lake:
         except Exception:  # noqa: BLE001 - a concurrent creator won the race: fine if it exists now
             if not self.exists(table.name):
                 raise
+
+    def _add_missing_columns(self, table: TableSpec) -> None:
+        dt = deltalake.DeltaTable(self.uri(table.name), storage_options=self._delta_options())
+        have = {f.name for f in dt.schema().fields}
+        missing = [f for f in table.arrow_schema if f.name not in have]
+        if not missing:
+            return
+        required = [f.name for f in missing if not f.nullable]
+        if required:
+            raise SchemaMismatchError(f"{table.name} at {self.uri(table.name)} lacks non-nullable declared columns "
+                                      f"{required}: rebuild the table (re-run its stage with --force)")
+        dt.alter.add_columns([deltalake.schema.Field.from_arrow(f) for f in missing])
 
     def _delta_options(self) -> dict[str, str] | None:
         opts = dict(self.storage_options or {})
