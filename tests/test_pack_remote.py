@@ -25,12 +25,12 @@ def spec_for(version_uri: str, docs: list[np.ndarray]) -> writers.ShardSpec:
 
 
 def batches(docs: list[np.ndarray]) -> list[pa.RecordBatch]:
-    starts = np.concatenate([[0], np.cumsum([len(d) for d in docs])[:-1]])
-    rows = [dict(shard=i // 3, pos=i, start=int(starts[i]), doc_id=f"d{i}", source="web", input_ids=d.tolist())
-            for i, d in enumerate(docs)]
+    # the order key sorts the documents as listed; the task puts them in that order itself
+    rows = [dict(shard=i // 3, _key=f"{i:064x}", doc_id=f"d{i}", rep=0, source="web", n_tokens=len(d),
+                 input_ids=d.tolist()) for i, d in enumerate(docs)]
     rows = rows[::-1]  # any order within a task
-    schema = pa.schema([("shard", pa.int32()), ("pos", pa.int64()), ("start", pa.int64()), ("doc_id", pa.string()),
-                        ("source", pa.string()), ("input_ids", pa.list_(pa.int32()))])
+    schema = pa.schema([("shard", pa.int32()), ("_key", pa.string()), ("doc_id", pa.string()), ("rep", pa.int32()),
+                        ("source", pa.string()), ("n_tokens", pa.int64()), ("input_ids", pa.list_(pa.int32()))])
     return [pa.RecordBatch.from_pylist(rows[:4], schema), pa.RecordBatch.from_pylist(rows[4:], schema)]
 
 

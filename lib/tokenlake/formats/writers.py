@@ -1,9 +1,10 @@
 """One shard, every selected format: the code that runs inside a Spark task.
 
 The pack stage sends each shard's documents to exactly one task (a ``mapInArrow`` over a
-DataFrame repartitioned by shard id), with each document's global position and token offset.
-The task places them in a flat token file, then writes every format from it and returns one
-stats row per file written; the driver only collects those rows and writes the manifest last.
+DataFrame repartitioned by shard id), in any order, with each document's order key, repeat number
+and length. The task puts them in the global order and lays their ids out in a flat token file,
+then writes every format from it and returns one stats row per file written; the driver only
+collects those rows and writes the manifest last.
 
 Document formats (Megatron, OLMo) keep documents as they are. Pre-packed formats (MDS, LitData,
 Parquet) all take the same fixed-length sequences from one ``FlatPacker`` per shard.
@@ -19,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import storage
 from . import packing
@@ -84,11 +86,16 @@ def packed_rows(fmt: str, spec: "ShardSpec", shard: int, files: list[tuple[dict,
 
 
 class ShardBuilder:
-    """One shard, every format. Rows may arrive in any order (an engine need not keep a sort into
-    ``mapInArrow``: Sail drops it): each document's ids go straight to their place in a flat
-    token file, at (start - shard start) * itemsize, and its (position, start, length) is kept.
-    ``finish`` checks that the documents tile the shard exactly, then derives every format from
-    that file in order, streaming."""
+    """One shard, every format. The task gets the shard's documents in any order (an engine need
+    not keep a sort into ``mapInArrow``: Sail drops it), each with its order key, repeat number and
+    length. Ids are appended to a local spill file as they arrive (memory stays bounded by a
+    batch, plus the narrow columns); ``finish`` sorts the narrow columns by the global order
+    (key, doc_id, rep), checks the documents and tokens against the plan, copies the ids in that
+    order into a flat token file (documents tile it from the shard's first token by construction)
+    and derives every format from it, streaming."""
+
+    SORT_KEYS = [("_key", "ascending", "at_start"), ("doc_id", "ascending", "at_start"),
+                 ("rep", "ascending", "at_start")]
 
     def __init__(self, spec: ShardSpec, shard: int):
         self.spec, self.shard, self.name = spec, shard, spec.name(shard)
@@ -101,60 +108,68 @@ class ShardBuilder:
         else:
             fd, self.path = tempfile.mkstemp(prefix="tokenlake-flat-", suffix=".bin")
             os.close(fd)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.ftruncate(self.fd, self.total * self.dtype.itemsize)
-        self.pos: list[int] = []
-        self.starts: list[int] = []
-        self.lens: list[int] = []
-        self.keep_names = "olmo" in spec.formats
-        self.doc_ids: list[str] = []
-        self.sources: list[str] = []
+        fd, self.spill_path = tempfile.mkstemp(prefix="tokenlake-spill-", suffix=".bin")
+        self.spill = os.fdopen(fd, "wb", buffering=0)
+        self.spilled = 0  # tokens
+        self.parts: list[pa.Table] = []
+        self.flat_sha: str | None = None
 
-    def add_many(self, pos: np.ndarray, start: np.ndarray, lens: np.ndarray, ids: np.ndarray,
-                 doc_ids: list[str] | None, sources: list[str] | None) -> None:
-        """Documents of this shard sorted by ``start``, their ids concatenated (range already checked).
-        Runs of documents that are adjacent in the shard go to the file in one write."""
-        at = start - self.first
-        if len(at) and (at[0] < 0 or at[-1] + lens[-1] > self.total):
-            bad = int(np.flatnonzero((at < 0) | (at + lens > self.total))[0])
-            name = doc_ids[bad] if doc_ids else f"at position {int(pos[bad])}"
-            raise RuntimeError(f"shard {self.shard}: document {name} at tokens [{int(start[bad])}, "
-                               f"{int(start[bad] + lens[bad])}) is outside the shard [{self.first}, {self.first + self.total})")
-        data = ids.astype(self.dtype, copy=False)
-        ends = np.cumsum(lens)
-        breaks = np.flatnonzero(at[1:] != at[:-1] + lens[:-1]) + 1
-        for lo, hi in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(at)]])):
-            if hi <= lo:
-                continue
-            first_tok = int(ends[lo - 1]) if lo else 0
-            chunk = data[first_tok:int(ends[hi - 1])].tobytes()
-            if os.pwrite(self.fd, chunk, int(at[lo]) * self.dtype.itemsize) != len(chunk):
-                raise OSError(f"short write to {self.path}")
-        self.pos.extend(pos.tolist())
-        self.starts.extend(start.tolist())
-        self.lens.extend(lens.tolist())
-        if self.keep_names:
-            self.doc_ids.extend(doc_ids or [])
-            self.sources.extend(sources or [])
+    def add(self, rows: pa.RecordBatch, lens: np.ndarray, data: np.ndarray) -> None:
+        """Documents of this shard (narrow columns in ``rows``), their ids concatenated in row order
+        in ``data`` (range already checked, in the shard dtype)."""
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[self.spill.write(view):]
+        at = self.spilled + np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        self.spilled += int(lens.sum())
+        # a copy: the batch's buffers (ids included) may be slices of one message
+        narrow = pa.Table.from_batches([rows]).take(np.arange(rows.num_rows))
+        self.parts.append(narrow.append_column("_at", pa.array(at, pa.int64())))
 
-    def _order(self) -> np.ndarray:
-        pos, starts, lens = (np.asarray(x, dtype=np.int64) for x in (self.pos, self.starts, self.lens))
-        order = np.argsort(pos, kind="stable")
-        pos, starts, lens = pos[order], starts[order], lens[order]
-        expect_starts = self.first + np.concatenate([[0], np.cumsum(lens)[:-1]]) if len(lens) else lens
-        if (len(pos) != self.expected_docs or (len(pos) and (np.any(np.diff(pos) <= 0)
-                                                              or np.any(starts != expect_starts)))
-                or int(lens.sum()) != self.total):
-            raise RuntimeError(f"shard {self.shard}: {len(pos)} documents / {int(lens.sum())} tokens arrived, the plan "
-                               f"has {self.expected_docs} / {self.total}, or they do not tile the shard")
-        return order
+    def _resolve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table | None]:
+        """(spill offsets, lengths, row indices) of this shard's documents in global order."""
+        table = pa.concat_tables(self.parts) if self.parts else None
+        if table is None or table.num_rows == 0:
+            at = lens = idx = np.zeros(0, np.int64)
+        else:
+            idx = pc.sort_indices(table, sort_keys=self.SORT_KEYS).to_numpy()
+            lens = table.column("n_tokens").to_numpy()[idx].astype(np.int64)
+            at = table.column("_at").to_numpy()[idx]
+        if len(idx) != self.expected_docs or int(lens.sum()) != self.total:
+            raise RuntimeError(f"shard {self.shard}: {len(idx)} documents / {int(lens.sum())} tokens arrived, the plan "
+                               f"has {self.expected_docs} / {self.total}")
+        return at, lens, idx, table
+
+    def _write_flat(self, at: np.ndarray, lens: np.ndarray) -> None:
+        """The shard's ids in order, from the spill file to the flat file: one sequential write."""
+        self.spill.close()
+        sha = hashlib.sha256() if self.direct else None
+        with open(self.path, "wb", buffering=0) as out:
+            if self.spilled:
+                src = np.asarray(np.memmap(self.spill_path, dtype=self.dtype, mode="r")).view(np.ndarray)
+                ends = np.cumsum(lens)
+                step = max(COPY_BLOCK // self.dtype.itemsize, 1)
+                lo = 0
+                while lo < len(lens):
+                    hi = int(np.searchsorted(ends, (int(ends[lo - 1]) if lo else 0) + step, side="right"))
+                    hi = max(hi, lo + 1)
+                    block = np.concatenate([src[a:a + m] for a, m in zip(at[lo:hi].tolist(), lens[lo:hi].tolist())])
+                    view = memoryview(block).cast("B")
+                    if sha is not None:
+                        sha.update(view)
+                    while view:
+                        view = view[out.write(view):]
+                    lo = hi
+                del src
+            if self.direct:
+                os.fsync(out.fileno())
+        os.unlink(self.spill_path)
+        self.spill_path = None
+        self.flat_sha = sha.hexdigest() if sha is not None else None
 
     def finish(self) -> list[dict]:
-        os.fsync(self.fd) if self.direct else None
-        os.close(self.fd)
-        self.fd = None
-        order = self._order()
-        lens = np.asarray(self.lens, dtype=np.int64)[order]
+        at, lens, idx, table = self._resolve()
+        self._write_flat(at, lens)
         flat = np.memmap(self.path, dtype=self.dtype, mode="r") if self.total else np.zeros(0, self.dtype)
         rows: list[dict] = []
         try:
@@ -163,8 +178,10 @@ class ShardBuilder:
                 rows += self._megatron(flat, lens)
             if "olmo" in self.spec.formats:
                 from .olmo import write_olmo
-                rows += write_olmo(self.spec, self.shard, flat, lens,
-                                   [self.doc_ids[i] for i in order], [self.sources[i] for i in order])
+                pick = pa.array(idx, pa.int64())
+                names = table.column("doc_id").take(pick).to_pylist() if n_docs else []
+                sources = table.column("source").take(pick).to_pylist() if n_docs else []
+                rows += write_olmo(self.spec, self.shard, flat, lens, names, sources)
             packed = [f for f in self.spec.formats if f in PACKED_FORMATS]
             if packed:
                 writers = [make_packed_writer(f, self.spec, self.shard) for f in packed]
@@ -182,11 +199,7 @@ class ShardBuilder:
 
     def _megatron(self, flat: np.ndarray, lens: np.ndarray) -> list[dict]:
         if self.direct:
-            sha = hashlib.sha256()
-            with open(self.path, "rb") as fh:
-                while block := fh.read(COPY_BLOCK):
-                    sha.update(block)
-            bin_entry = {"path": self.name + ".bin", "sha256": sha.hexdigest(), "bytes": os.path.getsize(self.path)}
+            bin_entry = {"path": self.name + ".bin", "sha256": self.flat_sha, "bytes": os.path.getsize(self.path)}
         else:
             sink = Sink(self.spec.version_uri, self.name + ".bin", self.spec.options)
             copy_flat(flat, sink, self.dtype)
@@ -198,11 +211,11 @@ class ShardBuilder:
                 _row(self.shard, "megatron", idx_entry, n_docs, n_tok, n_docs)]
 
     def abort(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        if not self.direct and os.path.exists(self.path):
-            os.unlink(self.path)
+        if not self.spill.closed:
+            self.spill.close()
+        for path in (self.spill_path, None if self.direct else self.path):
+            if path and os.path.exists(path):
+                os.unlink(path)
 
 
 COPY_BLOCK = 16 << 20
@@ -229,10 +242,14 @@ def make_packed_writer(fmt: str, spec: ShardSpec, shard: int):
     raise ValueError(fmt)
 
 
-def shard_writer(spec: ShardSpec):
-    """The ``mapInArrow`` function: the rows of some shards in, in any order; one stats row per file out."""
+NARROW = ["_key", "doc_id", "rep", "source", "n_tokens"]
 
-    spec_keeps_names = "olmo" in spec.formats
+
+def shard_writer(spec: ShardSpec):
+    """The ``mapInArrow`` function: rows (shard, _key, doc_id, rep, source, n_tokens, input_ids) of
+    some shards in, in any order; one stats row per file out."""
+
+    dtype = np.dtype(spec.megatron_dtype)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         open_shards: dict[int, ShardBuilder] = {}
@@ -242,35 +259,41 @@ def shard_writer(spec: ShardSpec):
                 if batch.num_rows == 0:
                     continue
                 shards = batch.column("shard").to_numpy()
-                poss = batch.column("pos").to_numpy()
-                starts = batch.column("start").to_numpy()
                 ids_col = batch.column("input_ids")
                 offsets = ids_col.offsets.to_numpy().astype(np.int64)
                 values = ids_col.values.to_numpy(zero_copy_only=False)[offsets[0]:offsets[-1]]
                 offsets = offsets - offsets[0]
                 lens = np.diff(offsets)
-                doc_ids = batch.column("doc_id").to_pylist()
+                n_tokens = batch.column("n_tokens").to_numpy()
+                if np.any(lens != n_tokens):
+                    bad = int(np.flatnonzero(lens != n_tokens)[0])
+                    raise RuntimeError(f"document {batch.column('doc_id')[bad].as_py()}: n_tokens {int(n_tokens[bad])} "
+                                       f"but {int(lens[bad])} ids")
                 try:
                     check_range(values, spec.vocab_size, "batch")
                 except TokenRangeError:  # name the document
+                    doc_ids = batch.column("doc_id").to_pylist()
                     for i in range(batch.num_rows):
                         check_range(values[offsets[i]:offsets[i + 1]], spec.vocab_size,
                                     f"shard {int(shards[i])}, document {doc_ids[i]}")
                     raise
-                sources = batch.column("source").to_pylist() if spec_keeps_names else None
-                order = np.lexsort((starts, shards))
-                cut = np.flatnonzero(np.diff(shards[order])) + 1
-                for rows_idx in np.split(order, cut):
-                    s = int(shards[rows_idx[0]])
+                data = values.astype(dtype, copy=False)
+                narrow = batch.select(NARROW)
+                if shards.min() == shards.max():
+                    groups = [(int(shards[0]), None)]
+                else:
+                    order = np.argsort(shards, kind="stable")
+                    cut = np.flatnonzero(np.diff(shards[order])) + 1
+                    groups = [(int(shards[g[0]]), g) for g in np.split(order, cut)]
+                for s, g in groups:
                     b = open_shards.get(s)
                     if b is None:
                         b = open_shards[s] = ShardBuilder(spec, s)
-                    n = lens[rows_idx]
-                    # the rows' ids, gathered in start order: one vectorized index, no per-row loop
-                    gather = np.arange(int(n.sum()), dtype=np.int64) + np.repeat(
-                        offsets[rows_idx] - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-                    b.add_many(poss[rows_idx], starts[rows_idx], n, values[gather],
-                               [doc_ids[i] for i in rows_idx], [sources[i] for i in rows_idx] if sources else None)
+                    if g is None:
+                        b.add(narrow, lens, data)
+                    else:
+                        b.add(narrow.take(pa.array(g)), lens[g],
+                              np.concatenate([data[offsets[i]:offsets[i + 1]] for i in g.tolist()]))
             for s in sorted(open_shards):
                 rows += open_shards[s].finish()
                 del open_shards[s]

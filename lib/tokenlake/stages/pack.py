@@ -5,15 +5,20 @@ How the work is split so that it runs on executors and still gives the same byte
 1. Order: each document (and each repeat of an up-sampled one) gets the key sha256(seed, doc_id)
    (``#r`` appended for repeat r > 0); the global order is (key, doc_id, repeat) on every
    engine and partitioning.
-2. Positions: the first 3 hex digits of the key put each row in one of 4096 buckets, which are in
-   key order. The driver collects only the per-bucket token and document totals, turns them into
-   bucket offsets, and a window partitioned by bucket gives each row its global token offset and
-   position. Nothing per document goes through the driver.
-3. Shards: a document belongs to shard floor(offset_bytes / shard_bytes), renumbered densely;
-   the DataFrame is repartitioned by shard, and the task that gets a shard writes it in every
-   format (``formats/writers.py``) and returns one stats row per file. Rows may reach the task
-   in any order (no engine has to keep a sort into ``mapInArrow``): each document is written at
-   its own token offset, and the task checks that the documents tile the shard exactly.
+2. Plan, on the narrow columns only (doc_id, source, n_tokens, key; never the token arrays): the
+   first 3 hex digits of the key put each row in one of 4096 buckets, which are in key order. The
+   driver collects the per-bucket token and document totals, turns them into bucket offsets, and
+   a window partitioned by bucket gives each row its global token offset and position; a
+   document belongs to shard floor(offset_bytes / shard_bytes), renumbered densely. The driver
+   collects one row per (shard, source): documents, tokens, first offset and the (key, doc_id,
+   repeat) of the shard's first document. Nothing per document goes through the driver.
+3. Shards: each row with its token array computes its shard by comparing its (key, doc_id, repeat)
+   with those first documents (a balanced tree of comparisons: no join, no sort of wide rows),
+   so token arrays cross one shuffle, ``repartition`` by shard, into the task that writes that
+   shard in every format (``formats/writers.py``) and returns one stats row per file. Rows may
+   reach the task in any order (no engine has to keep a sort into ``mapInArrow``): the task
+   sorts the shard's narrow columns by (key, doc_id, repeat), checks the documents and tokens
+   against the plan, and lays the ids out in that order.
 4. The driver checks the files' counts against the plan and writes ``manifest.json`` last. A
    failed or killed run leaves no manifest; a version without one is never read.
 """
@@ -53,6 +58,8 @@ def mixed(tokens, seed: int, weights: dict[str, float]):
     whole = F.floor(w).cast("int")
     copies = whole + F.when(u < (w - whole), F.lit(1)).otherwise(F.lit(0))
     out = tokens.withColumn("_copies", copies).filter(F.col("_copies") > 0)
+    if all(float(weights[s]) <= 1.0 for s in weights):  # at most one copy: no explode (it copies every row)
+        return out.withColumn("rep", F.lit(0)).drop("_copies")
     return out.withColumn("rep", F.explode(F.sequence(F.lit(0), F.col("_copies") - 1))).drop("_copies")
 
 
@@ -65,7 +72,9 @@ def ordered(tokens, seed: int, weights: dict[str, float]):
 
 
 def plan(spark, rows, itemsize: int, shard_bytes: int):
-    """(rows with global ``pos``, token ``start`` and raw ``_shard``) using bucket offsets from the driver."""
+    """(rows with global ``pos``, token ``start`` and raw ``_shard``, documents, tokens) using
+    bucket offsets from the driver. ``rows`` need only the narrow columns: nothing here
+    moves token arrays."""
     totals = rows.groupBy("_bucket").agg(F.count(F.lit(1)).alias("d"), F.sum("n_tokens").alias("t")).collect()
     offsets, doc_off, tok_off = [], 0, 0
     for r in sorted(totals, key=lambda r: r["_bucket"]):
@@ -85,6 +94,25 @@ def plan(spark, rows, itemsize: int, shard_bytes: int):
     return planned, doc_off, tok_off
 
 
+def shard_of_row(bounds: list[tuple[str, str, int]]):
+    """The dense shard of each row, from the (key, doc_id, rep) of every shard's first document
+    but the first: the number of those a row is at or after in the global order, as a balanced
+    tree of comparisons (depth log2 of the shard count). No join, no sort of wide rows."""
+    key, doc, rep = F.col("_key"), F.col("doc_id"), F.col("rep")
+
+    def at_or_after(b):
+        k, d, r = b
+        return (key > F.lit(k)) | ((key == F.lit(k)) & ((doc > F.lit(d)) | ((doc == F.lit(d)) & (rep >= F.lit(r)))))
+
+    def tree(lo: int, hi: int):  # the count lies in [lo, hi]
+        if lo >= hi:
+            return F.lit(lo)
+        mid = (lo + hi) // 2
+        return F.when(at_or_after(bounds[mid]), tree(mid + 1, hi)).otherwise(tree(lo, mid))
+
+    return tree(0, len(bounds))
+
+
 def run(ctx: StageContext) -> StageResult:
     cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
     pc = cfg.pack
@@ -97,12 +125,14 @@ def run(ctx: StageContext) -> StageResult:
     if pc.input_version is not None and current is not None and pc.input_version > current:
         raise ValueError(f"pack.input_version {pc.input_version} is newer than gold/tokens (version {current})")
     tokens = lake.read("gold/tokens", version=in_version)
-    stale = tokens.filter(F.col("tokenizer_sha256") != art.sha256).limit(1).count()
-    if stale:
+    # one pass over the narrow columns: per-source totals and rows made with another tokenizer
+    per_source = tokens.groupBy("source").agg(
+        F.count(F.lit(1)).alias("d"), F.sum("n_tokens").alias("t"),
+        F.sum(F.when(F.col("tokenizer_sha256") != art.sha256, 1).otherwise(0)).alias("stale")).collect()
+    if any(int(r["stale"] or 0) for r in per_source):
         raise ValueError(f"gold/tokens has rows made with another tokenizer than {art.sha256[:12]}: "
                          "re-run the tokenize stage")
-    per_source_in = {r["source"]: (int(r["d"]), int(r["t"] or 0)) for r in
-                     tokens.groupBy("source").agg(F.count(F.lit(1)).alias("d"), F.sum("n_tokens").alias("t")).collect()}
+    per_source_in = {r["source"]: (int(r["d"]), int(r["t"] or 0)) for r in per_source}
     unknown = sorted(set(pc.mixing) - set(per_source_in))
     if unknown:
         ctx.progress("pack", f"mixing weights for sources with no tokens: {unknown}")
@@ -114,16 +144,18 @@ def run(ctx: StageContext) -> StageResult:
     ctx.progress("pack", f"planning {version_uri} (gold/tokens version {in_version}, {np.dtype(dtype).name}, "
                          f"target {pc.shard_bytes} bytes/shard, formats {','.join(pc.formats)})")
 
-    rows = ordered(tokens, pc.seed, pc.mixing)
-    planned, n_out_docs, n_out_tokens = plan(spark, rows, itemsize, pc.shard_bytes)
-    shard_rows = sorted(planned.groupBy("_shard", "source").agg(F.count(F.lit(1)).alias("d"),
-                                                                F.sum("n_tokens").alias("t"),
-                                                                F.min("start").alias("first")).collect(),
+    narrow = ordered(tokens.select("doc_id", "source", "n_tokens"), pc.seed, pc.mixing)
+    planned, n_out_docs, n_out_tokens = plan(spark, narrow, itemsize, pc.shard_bytes)
+    first_doc = F.min_by(F.struct("_key", "doc_id", "rep"), "pos")
+    shard_rows = sorted(planned.groupBy("_shard", "source").agg(
+        F.count(F.lit(1)).alias("d"), F.sum("n_tokens").alias("t"), F.min("start").alias("first"),
+        F.min("pos").alias("first_pos"), first_doc.alias("first_row")).collect(),
                         key=lambda r: (r["_shard"], r["source"]))
     raw_ids = sorted({int(r["_shard"]) for r in shard_rows})
     dense = {raw: i for i, raw in enumerate(raw_ids)}
     expected: dict[int, list[int]] = {}
     first: dict[int, int] = {}
+    first_row: dict[int, tuple[int, tuple[str, str, int]]] = {}  # shard -> (pos, (key, doc_id, rep)) of its first
     per_source_out: dict[str, list[int]] = {}
     for r in shard_rows:
         k = dense[int(r["_shard"])]
@@ -131,6 +163,8 @@ def run(ctx: StageContext) -> StageResult:
         e[0] += int(r["d"])
         e[1] += int(r["t"] or 0)
         first[k] = min(first.get(k, int(r["first"])), int(r["first"]))
+        row = (int(r["first_pos"]), (r["first_row"]["_key"], r["first_row"]["doc_id"], int(r["first_row"]["rep"])))
+        first_row[k] = min(first_row.get(k, row), row)
         o = per_source_out.setdefault(r["source"], [0, 0])
         o[0] += int(r["d"])
         o[1] += int(r["t"] or 0)
@@ -143,9 +177,12 @@ def run(ctx: StageContext) -> StageResult:
     stats = []
     if raw_ids:
         ctx.progress("pack", f"writing {len(raw_ids)} shard(s) of {n_out_docs} documents, {n_out_tokens} tokens")
-        dense_df = spark.createDataFrame([(raw, i) for raw, i in dense.items()], "_shard bigint, shard int")
-        to_write = (planned.join(F.broadcast(dense_df), "_shard")
-                    .select("shard", "pos", "start", "doc_id", "source", "input_ids")
+        # Token arrays cross one shuffle: each row computes its shard from the shards' first rows
+        # (no join, no sort of wide rows); the task puts its rows in order itself.
+        shard = shard_of_row([first_row[k][1] for k in range(1, len(raw_ids))])
+        to_write = (ordered(tokens.select("doc_id", "source", "n_tokens", "input_ids"), pc.seed, pc.mixing)
+                    .withColumn("shard", shard.cast("int"))
+                    .select("shard", *writers.NARROW, "input_ids")
                     .repartition(len(raw_ids), "shard"))
         with worker_errors():
             stats = [r.asDict() for r in to_write.mapInArrow(writers.shard_writer(spec), writers.STATS_DDL).collect()]
