@@ -20,19 +20,29 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
 
 
-def documents(limit: int, max_chars: int) -> list[str]:
+def documents(limit: int, max_chars: int, html: bool = False) -> list[str]:
+    """Distinct real texts, in a fixed order. ``html``: also the main text of the HTML pages under
+    /usr/share/doc (Resiliparse), for a training corpus larger than the plain text files."""
     roots = [pathlib.Path("/usr/share/doc"), pathlib.Path(sys.prefix) / "lib"]
     out, seen = [], set()
+    suffixes = ("", ".txt", ".md", ".rst") + ((".html", ".htm") if html else ())
     for root in roots:
         for p in sorted(root.rglob("*")):
             if len(out) >= limit:
                 return out
-            if p.suffix not in ("", ".txt", ".md", ".rst") or not p.is_file() or p.stat().st_size < 300:
+            if p.suffix not in suffixes or not p.is_file() or p.stat().st_size < 300:
                 continue
             try:
-                text = p.read_text(encoding="utf-8")[:max_chars]
+                text = p.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError):
                 continue
+            if p.suffix in (".html", ".htm"):
+                from resiliparse.extract.html2text import extract_plain_text
+
+                text = extract_plain_text(text, main_content=True)
+                if len(text) < 300:
+                    continue
+            text = text[:max_chars]
             if text not in seen:
                 seen.add(text)
                 out.append(text)

@@ -8,7 +8,8 @@
    counts).
 
 Text: licenses, copyright files and READMEs under /usr/share/doc and the text files inside the
-installed Python packages (see bench/quality.py).
+installed Python packages (see bench/quality.py); training adds the main text of the HTML pages
+under /usr/share/doc (Debian's python3.11-doc, installed here when missing, brings ~20 MB).
 
     .venv/bin/python bench/tokenize [--train-mb 50] [--docs 4000] [--skip-sentencepiece]
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "lib"))
 sys.path.append(str(pathlib.Path(__file__).resolve().parents[1]))  # bench/, for quality.documents
 
 TRAIN_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[3])
 from tokenlake.tokenizer import train_byte_level_bpe, train_sentencepiece_bpe
 def texts():
@@ -42,13 +43,16 @@ if sys.argv[2] == "sentencepiece":
     out = train_sentencepiece_bpe(texts(), 32000, ["<|endoftext|>"])
 else:
     out = train_byte_level_bpe(texts(), 32000, ["<|endoftext|>"], 2)
-print(json.dumps({"seconds": time.perf_counter() - t,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.perf_counter() - t
+# VmHWM: the peak RSS of this process image. (getrusage's ru_maxrss survives fork+exec on Linux, so
+# it would report the parent's size when that was larger.)
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "peak_mb": hwm / 1024}))
 """
 
 
 def train(kind: str, corpus: pathlib.Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of training in a fresh child process (its own getrusage)."""
+    """(seconds, peak RSS in MB) of training in a fresh child process (its own VmHWM)."""
     out = subprocess.run([sys.executable, "-c", TRAIN_CHILD, str(corpus), kind,
                           str(pathlib.Path(__file__).resolve().parents[2] / "lib")],
                          check=True, capture_output=True, text=True).stdout
@@ -120,11 +124,14 @@ def main() -> None:
     print(f"encode_batch loop (1 core):         {loop_rate:12.0f} tokens/s")
     print(f"tokenize stage ({args.cores} cores, Sail):   {stage_rate:12.0f} tokens/s/core  ({t_stage:.1f}s)")
     print(f"ratio stage/plain per core: {stage_rate / loop_rate:.2f}  (goal >= 0.8)")
+    from ingest import ensure_packages  # bench/ingest.py: python3.11-doc's HTML adds real text
+
+    ensure_packages()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = pathlib.Path(tmp) / "train.jsonl"
         size = 0
         with open(corpus, "w", encoding="utf-8") as fh:
-            for t in documents(10 ** 9, 2_000_000):
+            for t in documents(10 ** 9, 2_000_000, html=True):
                 fh.write(json.dumps(t) + "\n")
                 size += len(t.encode())
                 if size >= args.train_mb * 1e6:
