@@ -12,8 +12,8 @@ How the work is split so that it runs on executors and still gives the same byte
    document belongs to shard floor(offset_bytes / shard_bytes), renumbered densely. The driver
    collects one row per (shard, source): documents, tokens, first offset and the (key, doc_id,
    repeat) of the shard's first document. Nothing per document goes through the driver.
-3. Shards: each row with its token array computes its shard by comparing its (key, doc_id, repeat)
-   with those first documents (a balanced tree of comparisons: no join, no sort of wide rows),
+3. Shards: each row with its token array computes its shard by comparing its (key, doc_id) with
+   those first documents (a balanced tree of comparisons: no join, no sort of wide rows),
    so token arrays cross one shuffle, ``repartition`` by shard, into the task that writes that
    shard in every format (``formats/writers.py``) and returns one stats row per file. Rows may
    reach the task in any order (no engine has to keep a sort into ``mapInArrow``): the task
@@ -94,21 +94,21 @@ def plan(spark, rows, itemsize: int, shard_bytes: int):
     return planned, doc_off, tok_off
 
 
-def shard_of_row(bounds: list[tuple[str, str, int]]):
-    """The dense shard of each row, from the (key, doc_id, rep) of every shard's first document
-    but the first: the number of those a row is at or after in the global order, as a balanced
-    tree of comparisons (depth log2 of the shard count). No join, no sort of wide rows."""
-    key, doc, rep = F.col("_key"), F.col("doc_id"), F.col("rep")
-
-    def at_or_after(b):
-        k, d, r = b
-        return (key > F.lit(k)) | ((key == F.lit(k)) & ((doc > F.lit(d)) | ((doc == F.lit(d)) & (rep >= F.lit(r)))))
+def shard_of_row(bounds: list[tuple[str, str]]):
+    """The dense shard of each row, from the (key, doc_id) of every shard's first document but the
+    first: the number of those a row is at or after in the global order, found by a balanced tree
+    of comparisons (depth log2 of the shard count; no join, no sort of wide rows). (key, doc_id)
+    determines a row (each repeat has its own key), and the key has a fixed 64 characters, so the
+    string key || doc_id (column ``_ord``) sorts exactly as (key, doc_id, rep): one comparison per
+    level, about 4x cheaper on Sail than comparing the three columns."""
+    order = F.col("_ord")
 
     def tree(lo: int, hi: int):  # the count lies in [lo, hi]
         if lo >= hi:
             return F.lit(lo)
         mid = (lo + hi) // 2
-        return F.when(at_or_after(bounds[mid]), tree(mid + 1, hi)).otherwise(tree(lo, mid))
+        key, doc = bounds[mid]
+        return F.when(order >= F.lit(key + doc), tree(mid + 1, hi)).otherwise(tree(lo, mid))
 
     return tree(0, len(bounds))
 
@@ -179,8 +179,9 @@ def run(ctx: StageContext) -> StageResult:
         ctx.progress("pack", f"writing {len(raw_ids)} shard(s) of {n_out_docs} documents, {n_out_tokens} tokens")
         # Token arrays cross one shuffle: each row computes its shard from the shards' first rows
         # (no join, no sort of wide rows); the task puts its rows in order itself.
-        shard = shard_of_row([first_row[k][1] for k in range(1, len(raw_ids))])
+        shard = shard_of_row([first_row[k][1][:2] for k in range(1, len(raw_ids))])
         to_write = (ordered(tokens.select("doc_id", "source", "n_tokens", "input_ids"), pc.seed, pc.mixing)
+                    .withColumn("_ord", F.concat("_key", "doc_id"))
                     .withColumn("shard", shard.cast("int"))
                     .select("shard", *writers.NARROW, "input_ids")
                     .repartition(len(raw_ids), "shard"))
