@@ -110,7 +110,8 @@ def stage(files_dir: pathlib.Path, work: pathlib.Path, cores: int):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--min-mb", type=float, default=50)
-    ap.add_argument("--warc-max-size", default="24M", help="wget --warc-max-size: one task per file")
+    ap.add_argument("--warc-max-size", default="24M",
+                    help="wget --warc-max-size (the stage reads files over its split size as several tasks)")
     ap.add_argument("--keep", help="directory to build/keep the crawl in (reused when it has WARCs)")
     args = ap.parse_args()
     work = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="bench_ingest_"))
@@ -135,7 +136,8 @@ def main() -> None:
     print(f"input: {len(files)} files, {html_bytes / 1e6:.1f} MB HTML in 200 responses, {n_plain} documents")
     print(f"plain FastWARC+Resiliparse loop (1 core): {plain_rate:8.1f} docs/s  ({plain_s:.1f}s)")
     print(f"ingest stage ({cores} cores, Sail):        {stage_rate:8.1f} docs/s/core  ({stage_s:.1f}s, "
-          f"{result.n_kept} docs, {result.n_rejected} quarantined, skipped {result.detail.get('skipped_records')})")
+          f"{result.detail.get('tasks')} tasks, {result.n_kept} docs, {result.n_rejected} quarantined, "
+          f"skipped {result.detail.get('skipped_records')})")
     print(f"ratio stage/plain per core: {stage_rate / plain_rate:.2f}  (goal >= 0.8)")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -15,7 +15,7 @@ from tokenlake.config import from_dict
 from tokenlake.demo import demo_config
 from tokenlake.pipeline import run_pipeline
 from tokenlake.readers.records import Doc, Quarantine, ReadOptions, read_file
-from tokenlake.stages.ingest import already_ingested, byte_ranges
+from tokenlake.stages.ingest import already_ingested, byte_ranges, split_size
 
 from test_fuzz_inputs import good_docs
 
@@ -120,7 +120,9 @@ def test_ranges_are_refused_for_compressed_files(tmp_path):
 
 def test_byte_ranges_and_log_matching():
     assert byte_ranges(10, 10) == [(0, -1)]
-    assert byte_ranges(25, 10) == [(0, 10), (10, 20), (20, 25)]
+    assert byte_ranges(25, 10) == [(0, 8), (8, 16), (16, 25)]  # as few as fit, of equal length
+    assert byte_ranges(21, 10) == [(0, 7), (7, 14), (14, 21)]
+    assert byte_ranges(20, 10) == [(0, 10), (10, 20)]
     e = storage.FileEntry("s3://b/k", 100, 5, "abc")
     assert already_ingested([(100, 1, "abc")], e)  # same bytes re-uploaded: new mtime, same ETag
     assert not already_ingested([(100, 5, "xyz")], e)  # same size and mtime, other content
@@ -128,6 +130,17 @@ def test_byte_ranges_and_log_matching():
     assert already_ingested([(100, 5, None)], e)  # logged before ETags: mtime decides
     assert not already_ingested([(100, 6, None)], e)
     assert already_ingested([(100, 5, None)], storage.FileEntry("/x", 100, 5))
+
+
+def test_split_size_is_sparks_max_split_bytes_rule():
+    mb = 1 << 20
+    # min(split_bytes, max(min_split_bytes, total / (4 x partitions)))
+    assert split_size(132 * mb, 256 * mb, 8 * mb, 2) == 132 * mb // 8  # ~4 tasks per partition
+    assert split_size(10 * mb, 256 * mb, 8 * mb, 2) == 8 * mb  # not under min_split_bytes
+    assert split_size(100_000 * mb, 256 * mb, 8 * mb, 16) == 256 * mb  # not over split_bytes
+    assert split_size(0, 256 * mb, 8 * mb, 4) == 8 * mb
+    assert split_size(10, 2000, 8 * mb, 4) == 2000  # split_bytes under min_split_bytes wins
+    assert split_size(0, 256, 1, 4) == 1
 
 
 def table(cfg, name):

@@ -95,8 +95,11 @@ class IngestConfig(_Strict):
                                   description="fail the stage when quarantined/read exceeds this")
     html_extractor: Literal["resiliparse", "trafilatura"] = Field(
         "resiliparse", description="main-content extraction for WARC HTML responses")
-    split_bytes: int = Field(256 << 20, ge=1, description="uncompressed JSONL and Parquet files larger than this "
-                             "are read by several tasks, one per byte range (Parquet: by row group)")
+    split_bytes: int = Field(256 << 20, ge=1, description="the longest byte range a task reads: bigger uncompressed "
+                             "JSONL, Parquet (by row group) and per-record-gzip WARC/WET (by member) files are "
+                             "read by several tasks")
+    min_split_bytes: int = Field(8 << 20, ge=1, description="the shortest byte range: the split size is "
+                                 "min(split_bytes, max(min_split_bytes, bytes to ingest / (4 x engine.partitions)))")
 
 
 class LidConfig(_Strict):

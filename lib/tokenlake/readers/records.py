@@ -1,4 +1,5 @@
-"""Turn one input file into documents and quarantine entries, streaming.
+"""Turn one input file, or a byte range of one (``splittable``), into documents and quarantine
+entries, streaming.
 
 A reader never raises for bad content: it yields a ``Quarantine`` with a machine-readable
 reason and goes on with the rest of the file, so one corrupt record loses one record.
@@ -171,9 +172,24 @@ def checked(doc: Doc, opts: ReadOptions, sample: str) -> Iterator[Doc | Quaranti
 
 
 def splittable(fmt: str, uri: str) -> bool:
-    """Formats a task can read from a byte range: uncompressed JSONL (by line) and Parquet (by row group)."""
+    """Formats a task can read from a byte range: uncompressed JSONL (by line), Parquet (by row
+    group) and gzipped WARC/WET (by gzip member). For WARC/WET that holds only when the file is
+    gzipped per record, which the name cannot tell: the planner also asks ``warc_splittable``."""
     name = uri.lower()
-    return fmt == "parquet" or (fmt == "jsonl" and not name.endswith((".gz", ".zst", ".zstd")))
+    return fmt == "parquet" or (fmt == "jsonl" and not name.endswith((".gz", ".zst", ".zstd"))) or \
+        (fmt in ("warc", "wet") and name.endswith(".gz"))
+
+
+def warc_splittable(uri: str, options: dict[str, str] | None = None) -> bool:
+    """Whether a ``.warc.gz`` / ``.wet.gz`` is gzipped per record, so byte ranges can be read
+    (one ranged read of its head; see ``warc.gzip_per_record``). False when the head cannot be read."""
+    from .warc import gzip_per_record
+
+    try:
+        with storage.open_random(uri, options) as f:
+            return gzip_per_record(f)
+    except Exception:  # noqa: BLE001 - unreadable: read whole, and let that task report the error
+        return False
 
 
 def _records(stream: IO[bytes], opts: ReadOptions, uri: str, skipped, start: int, end: int | None):
@@ -186,7 +202,7 @@ def _records(stream: IO[bytes], opts: ReadOptions, uri: str, skipped, start: int
     if opts.format in ("warc", "wet"):
         from .warc import read_warc
 
-        return read_warc(stream, opts, skipped, opts.html_extractor)
+        return read_warc(stream, opts, skipped, opts.html_extractor, start, end)
     if opts.format == "arc":
         from .arc import read_arc
 

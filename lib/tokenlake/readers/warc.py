@@ -5,9 +5,16 @@ configured); WET conversion records are already text. Everything else (requests,
 non-200, non-HTML) is counted per reason in ``skipped`` and not kept. A stream that stops before
 its end (truncated record, corrupt gzip member) yields one quarantine entry at the last good
 offset, so the records before it still land.
+
+A WARC/WET gzipped per record (one gzip member per record, as Common Crawl and wget write them)
+can also be read by byte range: a task [start, end) seeks to the first member boundary at or
+after ``start`` (``next_member``) and reads the records whose member starts before ``end``, the
+last one whole. Record offsets are the members' absolute compressed offsets, the same as in a
+whole-file read. ``gzip_per_record`` tells such files from whole-file gzip, which cannot be split.
 """
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from typing import IO, Iterator
 
@@ -85,11 +92,12 @@ def _type_name(rtype) -> str:
 
 
 class _Tell:
-    """A forward-only stream whose tell() counts bytes read (FastWARC asks; pyarrow and gzip
-    streams over object stores cannot answer it)."""
+    """A forward-only stream whose tell() counts bytes read from ``pos``, the stream's offset in
+    its file (FastWARC asks, and takes record offsets from it; pyarrow and gzip streams over
+    object stores cannot answer it)."""
 
-    def __init__(self, stream: IO[bytes]):
-        self._s, self._pos = stream, 0
+    def __init__(self, stream: IO[bytes], pos: int = 0):
+        self._s, self._pos = stream, pos
         self.error: Exception | None = None
 
     def read(self, n: int = -1) -> bytes:
@@ -112,6 +120,103 @@ class _Tell:
 
     def seekable(self) -> bool:
         return False
+
+
+GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip ID1 ID2 and CM=deflate: how every gzip member begins
+_PROBE_BYTES = 4096  # compressed bytes tried to validate a member start (a deflate block header is < 300)
+HEAD_BYTES = 1 << 20  # gzip_per_record: the first member must end within this
+
+
+def member_holds_warc(data: bytes) -> bool:
+    """Whether ``data`` (the bytes from a candidate offset on) begins a gzip member whose
+    decompressed bytes start with ``WARC/``: tells a real member boundary from the same three
+    bytes occurring inside compressed data."""
+    if not data.startswith(GZIP_MAGIC):
+        return False
+    d, out = zlib.decompressobj(31), b""
+    try:
+        for i in range(0, min(len(data), _PROBE_BYTES), 512):
+            out += d.decompress(data[i:i + 512])
+            if len(out) >= 5 or d.eof:
+                break
+    except zlib.error:
+        return False
+    return out.startswith(b"WARC/")
+
+
+def next_member(stream: IO[bytes], start: int, end: int | None, chunk: int = 1 << 20) -> int | None:
+    """The offset of the first gzip member holding a WARC record that starts in [start, end)
+    (``end`` None: up to the end of the file), or None; ``stream`` is seekable. A false candidate
+    (the magic bytes inside compressed data) is skipped and the scan goes on."""
+    stream.seek(start)
+    buf, buf_pos, eof, i = b"", start, False, 0  # buf: the file's bytes from buf_pos; i: search from
+    tail = len(GZIP_MAGIC) - 1
+    while True:
+        j = buf.find(GZIP_MAGIC, i)
+        if j >= 0:
+            if end is not None and buf_pos + j >= end:
+                return None
+            if len(buf) - j >= _PROBE_BYTES or eof:
+                if member_holds_warc(buf[j:j + _PROBE_BYTES]):
+                    return buf_pos + j
+                i = j + 1
+                continue
+            keep = j  # too few bytes to probe it yet
+        else:
+            if eof or (end is not None and buf_pos + len(buf) - tail >= end):
+                return None
+            keep = max(i, len(buf) - tail)
+        buf, buf_pos, i = buf[keep:], buf_pos + keep, 0
+        data = stream.read(chunk)
+        eof = not data
+        buf += data
+
+
+def member_end(stream: IO[bytes], pos: int) -> int | None:
+    """The offset just past the gzip member at ``pos``, or None when it does not decompress."""
+    stream.seek(pos)
+    d = zlib.decompressobj(31)
+    try:
+        while not d.eof:
+            data = stream.read(1 << 20)
+            if not data:
+                return None
+            d.decompress(data)
+            pos += len(data)
+    except zlib.error:
+        return None
+    return pos - len(d.unused_data)
+
+
+def gzip_per_record(stream: IO[bytes]) -> bool:
+    """Whether a seekable ``.warc.gz`` / ``.wet.gz`` is gzipped per record (splittable by byte
+    range): its first gzip member ends within HEAD_BYTES and another member holding a WARC record
+    follows. A whole-file gzip (one member) or anything unreadable is not. Reads the first 64 KB
+    (one ranged read; Common Crawl's first member, the warcinfo record, is under 1 KB), the rest of
+    the first MB only when the first member is longer."""
+    stream.seek(0)
+    head = stream.read(1 << 16)
+    if len(head) == 1 << 16:
+        found = _first_member_end(head)
+        if found is None or len(head) - found < _PROBE_BYTES:
+            head += stream.read(HEAD_BYTES + _PROBE_BYTES - len(head))
+    if not member_holds_warc(head):
+        return False
+    found = _first_member_end(head[:HEAD_BYTES])
+    return found is not None and member_holds_warc(head[found:])
+
+
+def _first_member_end(data: bytes) -> int | None:
+    """Where the gzip member at the start of ``data`` ends, None when it does not end in ``data``."""
+    d = zlib.decompressobj(31)
+    rest = data
+    try:
+        while rest and not d.eof:
+            d.decompress(rest, 1 << 20)  # output discarded, bounded
+            rest = d.unconsumed_tail
+    except zlib.error:
+        return None
+    return len(data) - len(d.unused_data) if d.eof else None
 
 
 def _record(rec, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterator[Doc | Quarantine]:
@@ -164,26 +269,54 @@ def http_response(offset: int, status: int | None, ctype: str, charset: str | No
                            http_status=status, charset=charset, **meta), opts, html[:SAMPLE_CHARS])
 
 
-def read_warc(stream: IO[bytes], opts: ReadOptions, skipped: Counter,
-              extractor: str = "resiliparse") -> Iterator[Doc | Quarantine]:
+def read_warc(stream: IO[bytes], opts: ReadOptions, skipped: Counter, extractor: str = "resiliparse",
+              start: int = 0, end: int | None = None) -> Iterator[Doc | Quarantine]:
     """Records of a WARC / WET byte stream (plain, gzip/zstd/lz4 detected and decoded by FastWARC,
     streaming). A block shorter than its Content-Length is a truncated record; an unparsable header
-    or damaged compressed member ends the file with ``warc_parse_error`` after the good records."""
+    or damaged compressed member ends the file with ``warc_parse_error`` after the good records.
+
+    With a byte range (a seekable file gzipped per record): the records whose gzip member starts
+    in [start, end), from the first member boundary at or after ``start``; a range after the first
+    that holds no member start yields nothing. A damaged member ends the range it is met in (not
+    the file) and is reported once, at its offset, by one of the ranges."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    n_seen = 0
-    src = _Tell(stream)
+    ranged = start > 0 or end is not None
+    first = 0
+    if start > 0:
+        first = next_member(stream, start, end)
+        if first is None:
+            return
+        stream.seek(first)
+    n_seen, last, inside = 0, first, False
+    src = _Tell(stream, first)
     it = ArchiveIterator(src, record_types=WarcRecordType.any_type, parse_http=False, stream_detect=True,
                          fsspec_args=False)
     try:
         for rec in it:
-            n_seen += 1
+            if end is not None and rec.stream_pos >= end:
+                break  # the next range's
+            n_seen, last, inside = n_seen + 1, rec.stream_pos, True
             yield from _record(rec, opts, skipped, extractor)
-    except OSError as exc:  # FastWARC: unparsable WARC header
+            inside = False
+    except OSError as exc:  # FastWARC: unparsable WARC header, damaged gzip member
         if src.error is None:
-            yield Quarantine(src.tell() if n_seen else 0, "warc_parse_error", f"after {n_seen} records: {exc}"[:300])
+            where = src.tell() if n_seen else first
+            if ranged and inside:
+                where = last
+            elif ranged and n_seen:
+                # FastWARC failed on the member after the last record, which starts where that
+                # one's member ends (None: that member itself is damaged).
+                after = member_end(stream, last)
+                where = last if after is None else after
+                if after is not None and end is not None and after >= end:
+                    stream.seek(after)
+                    if member_holds_warc(stream.read(_PROBE_BYTES)):
+                        return  # the range holding it starts there and reports it
+                    # else that range's scan skips it as no member: reported here
+            yield Quarantine(where, "warc_parse_error", f"after {n_seen} records: {exc}"[:300])
             return
     if src.error is not None:
         raise src.error
-    if n_seen == 0:
+    if n_seen == 0 and start == 0:
         yield Quarantine(-1, "warc_no_records", "no WARC records could be read")

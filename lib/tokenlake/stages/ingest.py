@@ -1,9 +1,12 @@
 """Ingest: raw files -> bronze/documents (+ bronze/quarantine), exactly once per file.
 
 The driver lists the sources once and drops files already in ``_ingest_log``; executors read
-and parse the remaining files in parallel (a file, or a byte range of a big JSONL/Parquet file,
-is the unit of work). Rows land first and the log (one row per file) last, so a file is only
-marked ingested once its rows are in.
+and parse the remaining files in parallel. The unit of work is a file, or a byte range of a file
+over the run's split size that can be read by range (uncompressed JSONL, Parquet, a WARC/WET
+gzipped per record): the split size follows Spark's maxSplitBytes rule (``split_size``), so a run
+has about 4 tasks per partition and one slow file cannot hold the whole stage. Rows land first and
+the log (one row per file, the ranges' totals summed) last, so a file is only marked ingested once
+its rows are in.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 import os
 import tempfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import pyarrow as pa
@@ -18,7 +22,7 @@ from pyspark.sql import functions as F
 
 from .. import ids, storage
 from ..config import ConfigError
-from ..readers.records import Doc, ReadOptions, read_file, splittable
+from ..readers.records import Doc, ReadOptions, read_file, splittable, warc_splittable
 from ..schemas_registry import spec
 from .base import StageContext, StageResult
 
@@ -137,19 +141,43 @@ def already_ingested(logged: list[tuple[int, int, str | None]], entry: storage.F
 
 
 def byte_ranges(size: int, split_bytes: int) -> list[tuple[int, int]]:
-    """[start, end) ranges tiling a file; (0, -1) (the whole file) when it is not over ``split_bytes``."""
+    """[start, end) ranges of equal length (at most ``split_bytes``) tiling a file; (0, -1) (the
+    whole file) when it is not over ``split_bytes``."""
     if size <= split_bytes:
         return [(0, -1)]
-    return [(s, min(s + split_bytes, size)) for s in range(0, size, split_bytes)]
+    n = -(-size // split_bytes)
+    bounds = [size * i // n for i in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def split_size(total_bytes: int, split_bytes: int, min_split_bytes: int, partitions: int) -> int:
+    """The byte-range length of this run, like Spark's maxSplitBytes: ``split_bytes`` at most,
+    but small enough that the run has about 4 tasks per partition (so one slow file cannot hold
+    the whole stage), and not under ``min_split_bytes`` (a task has a fixed cost)."""
+    return max(1, min(split_bytes, max(min_split_bytes, total_bytes // (max(partitions, 1) * 4))))
+
+
+def _ranged_files(new: list, split: int, options: dict[str, str]) -> set[str]:
+    """The URIs of the files over ``split`` that can be read by byte range. A big ``.warc.gz``
+    only when it is gzipped per record (a whole-file gzip is one deflate stream, with no place to
+    start but 0): one ranged read of its head each, 16 at a time (object-store latency)."""
+    big = [(src.format, e.uri) for src, e, _ in new if e.size > split and splittable(src.format, e.uri)]
+    warcs = [uri for fmt, uri in big if fmt in ("warc", "wet")]
+    per_record = {}
+    if warcs:
+        with ThreadPoolExecutor(max_workers=min(16, len(warcs))) as pool:
+            per_record = dict(zip(warcs, pool.map(lambda uri: warc_splittable(uri, options), warcs)))
+    return {uri for fmt, uri in big if per_record.get(uri, True)}
 
 
 def plan_files(ctx: StageContext) -> tuple[list[dict], list[dict]]:
     """(tasks, files that changed since they were ingested) for every source. A task is a file,
-    or a byte range of a splittable file over ``ingest.split_bytes``."""
+    or a byte range of a splittable file over the run's split size (``split_size``); the biggest
+    come first."""
     logged: dict[str, list] = {}
     for r in ctx.lake.read("_ingest_log").select("file_uri", "size", "mtime_ns", "etag").collect():
         logged.setdefault(r.file_uri, []).append((r.size, r.mtime_ns, r.etag))
-    todo, changed = [], []
+    new, changed = [], []
     for src in ctx.cfg.sources:
         base = src.uri.rstrip("/")
         for entry in storage.list_entries(src.uri, ctx.cfg.lake.storage_options):
@@ -160,16 +188,20 @@ def plan_files(ctx: StageContext) -> tuple[list[dict], list[dict]]:
                                     "etag": entry.etag})
                 continue
             rel = uri[len(base):].lstrip("/") if uri.startswith(base) else uri.rsplit("/", 1)[-1]
-            rel = rel or uri.rsplit("/", 1)[-1]
-            ranges = byte_ranges(entry.size, ctx.cfg.ingest.split_bytes) if splittable(src.format, uri) else [(0, -1)]
-            for start, end in ranges:
-                todo.append(dict(source=src.name, file_uri=uri, rel_path=rel, size=entry.size,
-                                 mtime_ns=entry.mtime_ns, etag=entry.etag, range_start=start, range_end=end,
-                                 format=src.format, text_field=src.text_field, id_field=src.id_field,
-                                 url_field=src.url_field, metadata_fields=json.dumps(src.metadata_fields),
-                                 max_doc_chars=ctx.cfg.ingest.max_doc_chars,
-                                 html_extractor=ctx.cfg.ingest.html_extractor,
-                                 options=json.dumps(ctx.cfg.lake.storage_options)))
+            new.append((src, entry, rel or uri.rsplit("/", 1)[-1]))
+    ing = ctx.cfg.ingest
+    split = split_size(sum(e.size for _, e, _ in new), ing.split_bytes, ing.min_split_bytes, ctx.cfg.engine.partitions)
+    ranged = _ranged_files(new, split, ctx.cfg.lake.storage_options)
+    todo = []
+    for src, entry, rel in new:
+        for start, end in byte_ranges(entry.size, split) if entry.uri in ranged else [(0, -1)]:
+            todo.append(dict(source=src.name, file_uri=entry.uri, rel_path=rel, size=entry.size,
+                             mtime_ns=entry.mtime_ns, etag=entry.etag, range_start=start, range_end=end,
+                             format=src.format, text_field=src.text_field, id_field=src.id_field,
+                             url_field=src.url_field, metadata_fields=json.dumps(src.metadata_fields),
+                             max_doc_chars=ing.max_doc_chars, html_extractor=ing.html_extractor,
+                             options=json.dumps(ctx.cfg.lake.storage_options)))
+    todo.sort(key=lambda t: -(t["range_end"] - t["range_start"] if t["range_end"] >= 0 else t["size"]))
     return todo, changed
 
 
@@ -203,7 +235,11 @@ def run(ctx: StageContext) -> StageResult:
     mb = sum(t["size"] for t in todo if t["range_start"] == 0) / 1e6
     ctx.progress("ingest", f"{n_files} new files ({mb:.1f} MB) in {len(todo)} tasks")
     tasks = ctx.spark.createDataFrame([tuple(t[c.split()[0]] for c in TASK_DDL.split(", ")) for t in todo], TASK_DDL)
-    tasks = tasks.repartition(min(len(todo), max(ctx.cfg.engine.partitions, 1)))
+    # More partitions than engine.partitions (up to 4x, one per task when fewer; the biggest tasks
+    # come first and Sail deals rows out round-robin, so they land in different partitions): on
+    # Sail all partitions run at once and their tasks queue for the offload pool, on JVM Spark the
+    # scheduler hands partitions to free cores; a slow task holds up only its own partition.
+    tasks = tasks.repartition(min(len(todo), 4 * max(ctx.cfg.engine.partitions, 1)))
     parsed, scratch = lake.materialize(tasks.mapInArrow(parse_files, OUT_DDL), "ingest")
     try:
         _clear_partial(ctx, sorted({t["file_uri"] for t in todo}))
