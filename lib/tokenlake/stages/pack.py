@@ -12,9 +12,10 @@ How the work is split so that it runs on executors and still gives the same byte
    document belongs to shard floor(offset_bytes / shard_bytes), renumbered densely. The driver
    collects one row per (shard, source): documents, tokens, first offset and the (key, doc_id,
    repeat) of the shard's first document. Nothing per document goes through the driver.
-3. Shards: each row with its token array computes its shard by comparing its (key, doc_id) with
-   those first documents (a balanced tree of comparisons: no join, no sort of wide rows),
-   so token arrays cross one shuffle, ``repartition`` by shard, into the task that writes that
+3. Shards: each row with its token array gets its shard from those first documents through a
+   broadcast table of the 4096 buckets (how many shards start in earlier buckets, and the few
+   that start in its own, compared with its (key, doc_id)); no sort of wide rows, so token
+   arrays cross one shuffle, ``repartition`` by shard, into the task that writes that
    shard in every format (``formats/writers.py``) and returns one stats row per file. Rows may
    reach the task in any order (no engine has to keep a sort into ``mapInArrow``): the task
    sorts the shard's narrow columns by (key, doc_id, repeat), checks the documents and tokens
@@ -94,23 +95,29 @@ def plan(spark, rows, itemsize: int, shard_bytes: int):
     return planned, doc_off, tok_off
 
 
-def shard_of_row(bounds: list[tuple[str, str]]):
-    """The dense shard of each row, from the (key, doc_id) of every shard's first document but the
-    first: the number of those a row is at or after in the global order, found by a balanced tree
-    of comparisons (depth log2 of the shard count; no join, no sort of wide rows). (key, doc_id)
-    determines a row (each repeat has its own key), and the key has a fixed 64 characters, so the
-    string key || doc_id (column ``_ord``) sorts exactly as (key, doc_id, rep): one comparison per
-    level, about 4x cheaper on Sail than comparing the three columns."""
-    order = F.col("_ord")
-
-    def tree(lo: int, hi: int):  # the count lies in [lo, hi]
-        if lo >= hi:
-            return F.lit(lo)
-        mid = (lo + hi) // 2
-        key, doc = bounds[mid]
-        return F.when(order >= F.lit(key + doc), tree(mid + 1, hi)).otherwise(tree(lo, mid))
-
-    return tree(0, len(bounds))
+def shard_router(spark, starts: list[tuple[str, str]]):
+    """(bucket table, shard column) that give each row its dense shard from the (key, doc_id) of every
+    shard's first document but the first (in order): the shard is the number of those a row is at
+    or after in the global order, i.e. those in earlier buckets (``_before``, per bucket) plus
+    those in its own bucket it is at or after (``_start<j>``, at most a few per bucket). The table
+    has one small row per bucket and is broadcast (Sail collects it too), so the rows carrying
+    token arrays are not shuffled for it. (key, doc_id) determines a row (each repeat has its
+    own key) and the key has a fixed 64 characters, so the string key || doc_id (column ``_ord``)
+    sorts exactly as (key, doc_id, rep)."""
+    inner: dict[int, list[str]] = {}
+    for key, doc in starts:
+        inner.setdefault(int(key[:BUCKET_HEX], 16), []).append(key + doc)
+    m = max((len(v) for v in inner.values()), default=0)
+    rows, before = [], 0
+    for b in range(16 ** BUCKET_HEX):
+        here = inner.get(b, [])
+        rows.append((b, before, *here, *([None] * (m - len(here)))))
+        before += len(here)
+    table = spark.createDataFrame(rows, "_bucket int, _before int" + "".join(f", _start{j} string" for j in range(m)))
+    shard = F.col("_before")
+    for j in range(m):
+        shard = shard + F.when(F.col(f"_start{j}") <= F.col("_ord"), 1).otherwise(0)
+    return table, shard
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -177,11 +184,12 @@ def run(ctx: StageContext) -> StageResult:
     stats = []
     if raw_ids:
         ctx.progress("pack", f"writing {len(raw_ids)} shard(s) of {n_out_docs} documents, {n_out_tokens} tokens")
-        # Token arrays cross one shuffle: each row computes its shard from the shards' first rows
-        # (no join, no sort of wide rows); the task puts its rows in order itself.
-        shard = shard_of_row([first_row[k][1][:2] for k in range(1, len(raw_ids))])
+        # Token arrays cross one shuffle: each row gets its shard from the shards' first rows through a
+        # broadcast bucket table (no sort of wide rows); the task puts its rows in order itself.
+        table, shard = shard_router(spark, [first_row[k][1][:2] for k in range(1, len(raw_ids))])
         to_write = (ordered(tokens.select("doc_id", "source", "n_tokens", "input_ids"), pc.seed, pc.mixing)
                     .withColumn("_ord", F.concat("_key", "doc_id"))
+                    .join(F.broadcast(table), "_bucket")
                     .withColumn("shard", shard.cast("int"))
                     .select("shard", *writers.NARROW, "input_ids")
                     .repartition(len(raw_ids), "shard"))
