@@ -147,7 +147,8 @@ def member_holds_warc(data: bytes) -> bool:
 def next_member(stream: IO[bytes], start: int, end: int | None, chunk: int = 1 << 20) -> int | None:
     """The offset of the first gzip member holding a WARC record that starts in [start, end)
     (``end`` None: up to the end of the file), or None; ``stream`` is seekable. A false candidate
-    (the magic bytes inside compressed data) is skipped and the scan goes on."""
+    (the magic bytes inside compressed data) is skipped and the scan goes on. Not caught: a record
+    whose payload is itself a gzipped WARC that deflate stored verbatim (an archive of archives)."""
     stream.seek(start)
     buf, buf_pos, eof, i = b"", start, False, 0  # buf: the file's bytes from buf_pos; i: search from
     tail = len(GZIP_MAGIC) - 1
