@@ -18,6 +18,7 @@ import zlib
 from collections import Counter
 from typing import IO, Iterator
 
+from .http_body import BodyError, decode_body
 from .records import SAMPLE_CHARS, Doc, MissingDependency, Quarantine, ReadOptions, checked, decode
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -55,21 +56,27 @@ def extract_html(html: str, extractor: str = "resiliparse") -> str:
     return extract_plain_text(html, main_content=True)
 
 
-def _http_split(block: bytes) -> tuple[int | None, str, str | None, bytes]:
-    """(status, content type, charset, payload) of an HTTP response block; status None when unparsable."""
+def _http_split(block: bytes) -> tuple[int | None, str, str | None, bytes, tuple[str, str]]:
+    """(status, content type, charset, payload, (transfer encoding, content encoding)) of an HTTP
+    response block; status None when unparsable. The payload is as stored (see http_body)."""
     head, sep, payload = block.partition(b"\r\n\r\n")
     if not sep:
         head, sep, payload = block.partition(b"\n\n")
     lines = head.decode("latin-1").splitlines()
     parts = lines[0].split() if lines else []
     if len(parts) < 2 or not parts[0].upper().startswith("HTTP/") or not parts[1].isdigit():
-        return None, "", None, payload
-    ctype, charset = "", None
+        return None, "", None, payload, ("", "")
+    ctype, charset, transfer, content = "", None, "", ""
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-type":
+        name = name.strip().lower()
+        if name == "content-type":
             ctype, charset = media_type(value)
-    return int(parts[1]), ctype, charset, payload
+        elif name == "transfer-encoding":
+            transfer = value.strip()
+        elif name == "content-encoding":
+            content = value.strip()
+    return int(parts[1]), ctype, charset, payload, (transfer, content)
 
 
 def media_type(content_type: str) -> tuple[str, str | None]:
@@ -241,14 +248,16 @@ def _record(rec, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterato
         yield from checked(Doc(offset, text, rec.record_id, url, errors, content_type="text/plain",
                                charset="utf-8", **meta), opts, text[:SAMPLE_CHARS])
         return
-    status, ctype, charset, payload = _http_split(block)
-    yield from http_response(offset, status, ctype, charset, payload, url, meta, opts, skipped, extractor)
+    status, ctype, charset, payload, encodings = _http_split(block)
+    yield from http_response(offset, status, ctype, charset, payload, url, meta, opts, skipped, extractor, encodings)
 
 
 def http_response(offset: int, status: int | None, ctype: str, charset: str | None, payload: bytes, url: str | None,
-                  meta: dict, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterator[Doc | Quarantine]:
+                  meta: dict, opts: ReadOptions, skipped: Counter, extractor: str,
+                  encodings: tuple[str, str] = ("", "")) -> Iterator[Doc | Quarantine]:
     """An HTTP response (from a WARC or ARC record): a document when it is a 200 HTML page, else
-    counted in ``skipped`` by reason. ``meta``: warc_record_id and crawl_date."""
+    counted in ``skipped`` by reason. ``meta``: warc_record_id and crawl_date. ``encodings``: the
+    Transfer-Encoding and Content-Encoding of a body stored raw (undone only for pages we keep)."""
     if status is None:
         skipped["warc_not_http"] += 1
         return
@@ -258,6 +267,12 @@ def http_response(offset: int, status: int | None, ctype: str, charset: str | No
     if not ctype.startswith(HTML_TYPES):
         skipped["not_html"] += 1
         return
+    if any(encodings):
+        try:
+            payload = decode_body(payload, *encodings)
+        except BodyError as exc:
+            yield Quarantine(offset, exc.reason, f"{url}: {exc}"[:300], decode(payload[:SAMPLE_CHARS])[0])
+            return
     html, charset, errors = _to_text(payload, charset)
     try:
         text = extract_html(html, extractor)
