@@ -444,3 +444,32 @@ def byte_ranges_of(path, split):
 
 def table(cfg, name):
     return deltalake.DeltaTable(str(pathlib.Path(cfg.lake.root) / name)).to_pyarrow_table().to_pylist()
+
+
+@pytest.mark.parametrize("into", [3, 10, 40])
+def test_file_cut_inside_the_last_gzip_member_header_is_reported(tmp_path, into):
+    """FastWARC drops a member cut within its first bytes without a word; the reader reports it
+    at the member's offset, after every complete record."""
+    pages = doc_pages(3)
+    full = tmp_path / "full.warc.gz"
+    write_warc(full, pages, gz=True)
+    data = full.read_bytes()
+    last = data.rindex(b"\x1f\x8b\x08")  # the last member (the metadata record) begins here
+    (tmp_path / "cut.warc.gz").write_bytes(data[:last + into])
+    docs, quarantine, skipped = read(tmp_path / "cut.warc.gz")
+    assert [d.text for d in docs] == expected(pages)
+    assert [(q.reason, q.offset) for q in quarantine] == [("warc_truncated_record", last)]
+    assert "warc_metadata_record" not in skipped
+    assert read(full)[1] == []  # the whole file: nothing to report
+
+
+def test_file_cut_inside_a_record_header_is_reported(tmp_path):
+    pages = doc_pages(3)
+    full = tmp_path / "full.warc"
+    write_warc(full, pages, gz=False)
+    data = full.read_bytes()
+    last = data.rindex(b"WARC/1.")
+    (tmp_path / "cut.warc").write_bytes(data[:last + 60])  # inside the metadata record's header
+    docs, quarantine, _ = read(tmp_path / "cut.warc")
+    assert [d.text for d in docs] == expected(pages)
+    assert [(q.reason, q.offset) for q in quarantine] == [("warc_truncated_record", last)]

@@ -15,6 +15,7 @@ whole-file read. ``gzip_per_record`` tells such files from whole-file gzip, whic
 from __future__ import annotations
 
 import zlib
+import collections
 from collections import Counter
 from typing import IO, Iterator
 
@@ -103,9 +104,13 @@ class _Tell:
     its file (FastWARC asks, and takes record offsets from it; pyarrow and gzip streams over
     object stores cannot answer it)."""
 
+    TAIL_BYTES = 2 << 20  # the last bytes read are kept for end-of-file checks (``tail``)
+
     def __init__(self, stream: IO[bytes], pos: int = 0):
         self._s, self._pos = stream, pos
         self.error: Exception | None = None
+        self._tail: collections.deque[bytes] = collections.deque()
+        self._tail_len = 0
 
     def read(self, n: int = -1) -> bytes:
         # A read error (corrupt gzip member, I/O) ends the stream here so FastWARC still hands out
@@ -117,10 +122,19 @@ class _Tell:
             self.error = exc
             return b""
         self._pos += len(data)
+        if data:
+            self._tail.append(data)
+            self._tail_len += len(data)
+            while self._tail_len - len(self._tail[0]) >= self.TAIL_BYTES:
+                self._tail_len -= len(self._tail.popleft())
         return data
 
     def tell(self) -> int:
         return self._pos
+
+    def tail(self) -> tuple[int, bytes]:
+        """(file offset, bytes) of the last bytes read, at least TAIL_BYTES of them when there were."""
+        return self._pos - self._tail_len, b"".join(self._tail)
 
     def readable(self) -> bool:
         return True
@@ -227,10 +241,32 @@ def _first_member_end(data: bytes) -> int | None:
     return len(data) - len(d.unused_data) if d.eof else None
 
 
+def _cut_member_after(src: _Tell, last: int) -> int | None:
+    """Where a gzip member that FastWARC dropped without a word begins (a file cut inside the
+    gzip header or first bytes of its last member), or None. Checked only when the last record's
+    member is within the kept tail and decompresses whole; whole-file gzip and plain WARCs pass."""
+    tail_pos, tail = src.tail()
+    if last < tail_pos or not tail[last - tail_pos:].startswith(GZIP_MAGIC):
+        return None
+    d = zlib.decompressobj(31)
+    try:
+        d.decompress(tail[last - tail_pos:], 1 << 16)
+        while d.unconsumed_tail and not d.eof:
+            d.decompress(d.unconsumed_tail, 1 << 16)
+    except zlib.error:
+        return None
+    if not d.eof or not d.unused_data:
+        return None
+    return src.tell() - len(d.unused_data)
+
+
 def _record(rec, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterator[Doc | Quarantine]:
     from fastwarc.warc import WarcRecordType
 
     offset = rec.stream_pos
+    if rec.headers.get("Content-Length") is None:  # mandatory: the file ends inside this header
+        yield Quarantine(offset, "warc_truncated_record", f"record {rec.record_id}: header without Content-Length")
+        return
     rtype = rec.record_type
     if rtype not in (WarcRecordType.response, WarcRecordType.conversion, WarcRecordType.resource):
         skipped[f"warc_{_type_name(rtype)}_record"] += 1
@@ -308,9 +344,11 @@ def read_warc(stream: IO[bytes], opts: ReadOptions, skipped: Counter, extractor:
     src = _Tell(stream, first)
     it = ArchiveIterator(src, record_types=WarcRecordType.any_type, parse_http=False, stream_detect=True,
                          fsspec_args=False)
+    at_end = True
     try:
         for rec in it:
             if end is not None and rec.stream_pos >= end:
+                at_end = False
                 break  # the next range's
             n_seen, last, inside = n_seen + 1, rec.stream_pos, True
             yield from _record(rec, opts, skipped, extractor)
@@ -334,5 +372,9 @@ def read_warc(stream: IO[bytes], opts: ReadOptions, skipped: Counter, extractor:
             return
     if src.error is not None:
         raise src.error
+    if at_end and n_seen:
+        cut = _cut_member_after(src, last)
+        if cut is not None:
+            yield Quarantine(cut, "warc_truncated_record", "the file ends inside a gzip member after the last record")
     if n_seen == 0 and start == 0:
         yield Quarantine(-1, "warc_no_records", "no WARC records could be read")
