@@ -65,3 +65,14 @@ def test_compression_bomb_is_capped():
     with pytest.raises(BodyError) as e:
         decode_body(bomb, "", "gzip")
     assert e.value.reason == "doc_too_large"
+
+
+def test_brotli_bodies_and_bombs():
+    import brotli
+
+    assert decode_body(brotli.compress(PAGE), "", "br") == PAGE
+    assert decode_body(chunked(brotli.compress(PAGE), 100), "chunked", "br") == PAGE
+    assert decode_body(PAGE, "", "br") == PAGE  # stored decoded
+    with pytest.raises(BodyError) as e:
+        decode_body(brotli.compress(b"\0" * (MAX_BODY_BYTES + 1024)), "", "br")
+    assert e.value.reason == "doc_too_large"

@@ -1,7 +1,7 @@
 """HTTP response bodies as the server sent them -> the bytes of the page.
 
 WARC writers that store responses raw (wget, warcio's capture, Heritrix) keep
-``Transfer-Encoding: chunked`` framing and ``Content-Encoding: gzip/deflate/br`` compression in the
+``Transfer-Encoding: chunked`` framing and ``Content-Encoding: gzip/deflate/br`` compression (br through the brotli package) in the
 record; Common Crawl stores bodies already decoded but may keep the headers. So the headers only
 say what *may* have been applied: chunk framing is undone only when the body really is framed,
 and decompression only when the bytes really are compressed. Decompressed size is capped, so a
@@ -59,6 +59,19 @@ def _inflate(data: bytes, wbits: int) -> bytes:
     return out
 
 
+def _unbrotli(body: bytes) -> bytes:
+    import brotli
+
+    d = brotli.Decompressor()
+    try:
+        out = d.process(body, output_buffer_limit=MAX_BODY_BYTES + 1)
+    except brotli.error:
+        return body  # not Brotli data: stored decoded
+    if len(out) > MAX_BODY_BYTES:
+        raise BodyError("doc_too_large", f"decompressed body over {MAX_BODY_BYTES} bytes")
+    return out if d.is_finished() else body
+
+
 def decompress(body: bytes, encoding: str) -> bytes:
     enc = encoding.strip().lower()
     if enc in ("", "identity", "none"):
@@ -78,17 +91,7 @@ def decompress(body: bytes, encoding: str) -> bytes:
                 continue
         return body  # not deflate data: stored decoded
     if enc == "br":
-        try:
-            import brotli  # optional: not a dependency of tokenlake
-        except ImportError:
-            raise BodyError("http_content_decode_error", "Content-Encoding br needs the brotli package") from None
-        try:
-            out = brotli.decompress(body)
-        except brotli.error:
-            return body  # not Brotli data: stored decoded
-        if len(out) > MAX_BODY_BYTES:
-            raise BodyError("doc_too_large", f"decompressed body over {MAX_BODY_BYTES} bytes")
-        return out
+        return _unbrotli(body)
     raise BodyError("http_content_decode_error", f"unsupported Content-Encoding {encoding!r}")
 
 
