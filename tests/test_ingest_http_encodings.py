@@ -64,3 +64,25 @@ def test_a_body_that_cannot_be_decoded_is_quarantined_with_a_reason(tmp_path):
     assert [d.text for d in docs] == expected(pages)
     assert [q.reason for q in quarantine] == ["http_content_decode_error"]
     assert "gzip" in quarantine[0].detail
+
+
+def test_unknown_declared_charsets_are_detected_instead(tmp_path):
+    """`charset=none`, `x-user-defined` and typos are common in real crawls: the page is decoded
+    with the detected encoding, and the pages after it are still read."""
+    html = "<html><body><p>Ærø, Škoda, naïve café: déjà vu. Straße und Grüße.</p></body></html>"
+    pages = [("http://127.0.0.1/a", "none", html.encode("cp1252")),
+             ("http://127.0.0.1/b", "x-user-defined", html.encode("utf-8")),
+             ("http://127.0.0.1/c", '"utf-8"', html.encode("utf-8")),
+             ("http://127.0.0.1/d", "utf8mb4", html.encode("utf-8"))]
+    path = tmp_path / "charsets.warc.gz"
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for url, charset, body in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", f"text/html; charset={charset}")], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+    docs, quarantine, _ = read(path)
+    assert quarantine == []
+    assert [d.url for d in docs] == [u for u, _, _ in pages]
+    assert all("Straße und Grüße" in d.text and "Škoda" in d.text for d in docs[1:]), [d.text for d in docs]
+    assert "Straße und Grüße" in docs[0].text  # cp1252 bytes, detected (Š is not in every single-byte guess)
+    assert docs[2].charset == "utf-8" and docs[1].charset not in ("x-user-defined", None)

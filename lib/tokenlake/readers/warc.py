@@ -15,6 +15,7 @@ whole-file read. ``gzip_per_record`` tells such files from whole-file gzip, whic
 from __future__ import annotations
 
 import zlib
+import codecs
 import collections
 from collections import Counter
 from typing import IO, Iterator
@@ -34,14 +35,33 @@ def _target_uri(headers) -> str | None:
 
 
 def _to_text(body: bytes, charset: str | None) -> tuple[str, str, int]:
-    """(text, charset used, invalid bytes). UTF-8 goes through ``decode`` so invalid bytes are counted."""
+    """(text, charset used, invalid bytes). UTF-8 goes through ``decode`` so invalid bytes are
+    counted. A declared charset no codec knows (``none``, ``x-user-defined``, typos: common in real
+    crawls) is ignored and the encoding detected, as a browser would; one bad page header must not
+    cost the rest of the file."""
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    enc = (charset or "").strip().lower() or detect_encoding(body)
+    enc = known_charset(charset) or detect_encoding(body)
     if enc in ("utf-8", "utf8", "ascii", "us-ascii"):
         text, errors = decode(body)
         return text, "utf-8", errors
-    return bytes_to_str(body, enc), enc, 0
+    try:
+        return bytes_to_str(body, enc), enc, 0
+    except (LookupError, ValueError):
+        text, errors = decode(body)
+        return text, "utf-8", errors
+
+
+def known_charset(name: str | None) -> str | None:
+    """The lower-cased charset name when Python has a codec for it, else None."""
+    name = (name or "").strip().strip("\"'").lower()
+    if not name:
+        return None
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return None
+    return name
 
 
 def extract_html(html: str, extractor: str = "resiliparse") -> str:
@@ -351,7 +371,12 @@ def read_warc(stream: IO[bytes], opts: ReadOptions, skipped: Counter, extractor:
                 at_end = False
                 break  # the next range's
             n_seen, last, inside = n_seen + 1, rec.stream_pos, True
-            yield from _record(rec, opts, skipped, extractor)
+            try:
+                yield from _record(rec, opts, skipped, extractor)
+            except (OSError, MissingDependency):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a record we cannot handle loses that record only
+                yield Quarantine(rec.stream_pos, "warc_record_error", f"{type(exc).__name__}: {exc}"[:300])
             inside = False
     except OSError as exc:  # FastWARC: unparsable WARC header, damaged gzip member
         if src.error is None:
