@@ -46,16 +46,17 @@ def _get_pool(size: int) -> ProcessPoolExecutor:
         if _pool is None:
             # spawn: forking a process that runs Rust threads (the engine) is not safe.
             _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_child_init)
+                                        initializer=_child_init, initargs=(os.getpid(),))
             atexit.register(_pool.shutdown, wait=True, cancel_futures=True)
         return _pool
 
 
-def _child_init() -> None:
+def _child_init(parent: int) -> None:
+    """``parent``: the pid of the process that made the pool, passed in rather than read with
+    getppid() here, which already answers 1 when the parent was killed while this worker started."""
     os.environ.pop(PID_VAR, None)  # a worker never offloads again
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("RAYON_NUM_THREADS", "1")
-    parent = os.getppid()
 
     def exit_with_parent() -> None:  # a killed parent (SIGKILL skips atexit) must not leave workers behind
         while os.getppid() == parent:
