@@ -266,18 +266,11 @@ def _cut_member_after(src: _Tell, last: int) -> int | None:
     gzip header or first bytes of its last member), or None. Checked only when the last record's
     member is within the kept tail and decompresses whole; whole-file gzip and plain WARCs pass."""
     tail_pos, tail = src.tail()
-    if last < tail_pos or not tail[last - tail_pos:].startswith(GZIP_MAGIC):
+    if last < tail_pos:
         return None
-    d = zlib.decompressobj(31)
-    try:
-        d.decompress(tail[last - tail_pos:], 1 << 16)
-        while d.unconsumed_tail and not d.eof:
-            d.decompress(d.unconsumed_tail, 1 << 16)
-    except zlib.error:
-        return None
-    if not d.eof or not d.unused_data:
-        return None
-    return src.tell() - len(d.unused_data)
+    data = tail[last - tail_pos:]
+    end = _first_member_end(data)
+    return None if end is None or end == len(data) else last + end
 
 
 def _record(rec, opts: ReadOptions, skipped: Counter, extractor: str) -> Iterator[Doc | Quarantine]:
