@@ -134,10 +134,11 @@ def test_byte_ranges_and_log_matching():
 
 def test_split_size_is_sparks_max_split_bytes_rule():
     mb = 1 << 20
-    # min(split_bytes, max(min_split_bytes, total / (4 x partitions)))
-    assert split_size(132 * mb, 256 * mb, 8 * mb, 2) == 132 * mb // 8  # ~4 tasks per partition
+    # min(split_bytes, max(min_split_bytes, total / (tasks_per_partition x partitions)))
+    assert split_size(132 * mb, 256 * mb, 1 * mb, 2, 4) == 132 * mb // 8  # ~4 tasks per partition
+    assert split_size(132 * mb, 256 * mb, 1 * mb, 2) == 132 * mb // 64  # default: ~32 per partition
     assert split_size(10 * mb, 256 * mb, 8 * mb, 2) == 8 * mb  # not under min_split_bytes
-    assert split_size(100_000 * mb, 256 * mb, 8 * mb, 16) == 256 * mb  # not over split_bytes
+    assert split_size(1_000_000 * mb, 256 * mb, 8 * mb, 16) == 256 * mb  # not over split_bytes
     assert split_size(0, 256 * mb, 8 * mb, 4) == 8 * mb
     assert split_size(10, 2000, 8 * mb, 4) == 2000  # split_bytes under min_split_bytes wins
     assert split_size(0, 256, 1, 4) == 1

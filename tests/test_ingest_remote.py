@@ -215,7 +215,7 @@ def test_warc_byte_ranges_from_object_stores(engine, tmp_path, request, store):
     def run(uri, split, min_split):
         data = demo_config(tmp_path / f"lake-{split}")
         data["sources"] = [{"name": "crawl", "uri": uri, "format": "warc"}]
-        data["ingest"] = {"split_bytes": split, "min_split_bytes": min_split}
+        data["ingest"] = {"split_bytes": split, "min_split_bytes": min_split, "tasks_per_partition": 1}
         cfg = from_dict(data)
         return cfg, run_pipeline(cfg, stages=["ingest"], engine=engine, quiet=True).results[0]
 

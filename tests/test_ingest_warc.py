@@ -391,7 +391,7 @@ def test_damaged_member_is_reported_once_by_ranges(tmp_path, damage_at):
 def split_stage(engine, tmp_path, name, src, split_bytes, min_split_bytes):
     data = demo_config(tmp_path / name)
     data["sources"] = [{"name": "crawl", "uri": str(src), "format": "warc"}]
-    data["ingest"] = {"split_bytes": split_bytes, "min_split_bytes": min_split_bytes}
+    data["ingest"] = {"split_bytes": split_bytes, "min_split_bytes": min_split_bytes, "tasks_per_partition": 1}
     cfg = from_dict(data)
     return cfg, lambda: run_pipeline(cfg, stages=["ingest"], engine=engine, quiet=True, force=True).results[0]
 
@@ -435,6 +435,26 @@ def test_split_warc_ingest_gives_the_same_rows_exactly_once(engine, tmp_path):
     assert (again.n_in, again.detail["files"], again.detail["tasks"]) == (0, 0, 0)
     assert len(table(split_cfg, "bronze/documents")) == len(pages) + 3 and len(table(split_cfg, "_ingest_log")) == 2
 
+
+
+def test_split_size_aims_at_tasks_per_partition(engine, tmp_path):
+    """With the defaults' rule, a run is cut into about tasks_per_partition x partitions ranges
+    (equal byte ranges are not equal work, so balance needs many); fewer tasks per partition,
+    longer ranges."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write_split_warc(src / "a.warc.gz")
+    size = (src / "a.warc.gz").stat().st_size
+    tasks = {}
+    for per in (2, 8):
+        data = demo_config(tmp_path / f"per{per}")
+        data["sources"] = [{"name": "crawl", "uri": str(src), "format": "warc"}]
+        data["ingest"] = {"min_split_bytes": 1, "tasks_per_partition": per}
+        cfg = from_dict(data)
+        result = run_pipeline(cfg, stages=["ingest"], engine=engine, quiet=True).results[0]
+        tasks[per] = result.detail["tasks"]
+        assert tasks[per] == len(byte_ranges_of(src / "a.warc.gz", size // (per * cfg.engine.partitions)))
+    assert tasks[8] > tasks[2] >= 2
 
 def byte_ranges_of(path, split):
     from tokenlake.stages.ingest import byte_ranges

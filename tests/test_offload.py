@@ -1,5 +1,6 @@
-"""Offload pool workers never outlive the process that made the pool, even when it is SIGKILLed
-while they are still starting (then getppid() already answers 1 in the worker)."""
+"""The offload pool: its workers never outlive the process that made the pool, even when it is
+SIGKILLed while they are still starting (then getppid() already answers 1 in the worker), and
+they all start at the first call."""
 import os
 import signal
 import subprocess
@@ -47,3 +48,20 @@ def test_pool_workers_exit_after_their_parent_is_killed():
             return
         time.sleep(0.2)
     raise AssertionError(f"worker {worker} outlived its killed parent")
+
+
+def test_pool_starts_all_its_workers_at_the_first_call():
+    """Without this the executor spawns a worker per call still waiting, so the second worker
+    (start-up and imports: a second or more) joins a stage already under way."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {LIB!r})
+        from tokenlake import offload
+        if __name__ == "__main__":
+            offload.enable_for_this_process(3)
+            offload.offload(os.getpid)
+            print(len(offload._pool._processes))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3"]

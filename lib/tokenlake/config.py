@@ -98,8 +98,12 @@ class IngestConfig(_Strict):
     split_bytes: int = Field(256 << 20, ge=1, description="the longest byte range a task reads: bigger uncompressed "
                              "JSONL, Parquet (by row group) and per-record-gzip WARC/WET (by member) files are "
                              "read by several tasks")
-    min_split_bytes: int = Field(8 << 20, ge=1, description="the shortest byte range: the split size is "
-                                 "min(split_bytes, max(min_split_bytes, bytes to ingest / (4 x engine.partitions)))")
+    min_split_bytes: int = Field(1 << 20, ge=1, description="the shortest byte range: the split size is "
+                                 "min(split_bytes, max(min_split_bytes, bytes to ingest / (tasks_per_partition x "
+                                 "engine.partitions)))")
+    tasks_per_partition: int = Field(32, ge=1, description="how many tasks per engine partition the split size "
+                                     "aims at: the cost of a crawl byte varies tenfold (skipped images vs dense "
+                                     "HTML), so balance needs many small tasks rather than one per core")
 
 
 class LidConfig(_Strict):

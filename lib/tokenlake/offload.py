@@ -12,6 +12,7 @@ picklable (Arrow batches are).
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing
 import os
 import threading
@@ -40,7 +41,7 @@ def _size() -> int:
         return 0
 
 
-def _get_pool(size: int) -> ProcessPoolExecutor:
+def _get_pool(size: int, module: str) -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
@@ -48,6 +49,11 @@ def _get_pool(size: int) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_child_init, initargs=(os.getpid(),))
             atexit.register(_pool.shutdown, wait=True, cancel_futures=True)
+            # Start every worker now, each importing the first caller's module: otherwise the
+            # executor spawns one per call still waiting, so the later workers (a second or so of
+            # start-up and imports each) join only when a stage is already under way.
+            for _ in range(size):
+                _pool.submit(importlib.import_module, module or "builtins")
         return _pool
 
 
@@ -75,4 +81,4 @@ def offload(fn: Callable[..., Any], *args: Any) -> Any:
     size = _size()
     if size <= 1:
         return fn(*args)
-    return _get_pool(size).submit(fn, *args).result()
+    return _get_pool(size, fn.__module__).submit(fn, *args).result()
