@@ -61,26 +61,31 @@ def parse_task(task: dict) -> Iterator[pa.RecordBatch]:
     opts = ReadOptions(task["format"], task["text_field"], task["id_field"], task["url_field"],
                        task["max_doc_chars"], task["html_extractor"] or "resiliparse",
                        tuple(json.loads(task["metadata_fields"] or "[]")))
-    n_docs = n_quarantined = 0
+    n_docs = n_quarantined = invalid_bytes = 0
     skipped: Counter = Counter()
+    reasons: Counter = Counter()
     end = task["range_end"] if task["range_end"] is not None and task["range_end"] >= 0 else None
     for rec in read_file(task["file_uri"], opts, json.loads(task["options"]), skipped, task["range_start"] or 0, end):
         common = dict(source=task["source"], file_uri=task["file_uri"], record_offset=rec.offset)
         if isinstance(rec, Doc):
             n_docs += 1
             chars += len(rec.text)
+            invalid_bytes += rec.decode_errors or 0
             add(kind="doc", doc_id=ids.doc_id(task["source"], task["rel_path"], rec.offset), text=rec.text,
                 source_id=rec.source_id, url=rec.url, decode_errors=rec.decode_errors,
                 warc_record_id=rec.warc_record_id, crawl_date=rec.crawl_date, content_type=rec.content_type,
                 http_status=rec.http_status, charset=rec.charset, metadata=rec.metadata, **common)
         else:
             n_quarantined += 1
+            reasons[rec.reason] += 1
             add(kind="quarantine", reason=rec.reason, detail=rec.detail, sample=rec.sample, **common)
         if len(rows["kind"]) >= BATCH_ROWS or chars >= BATCH_CHARS:
             yield flush()
     add(kind="file", source=task["source"], file_uri=task["file_uri"], record_offset=-1, size=task["size"],
         mtime_ns=task["mtime_ns"], etag=task["etag"], n_records=n_docs + n_quarantined, n_docs=n_docs,
-        n_quarantined=n_quarantined, detail=json.dumps(dict(sorted(skipped.items()))))
+        n_quarantined=n_quarantined, detail=json.dumps({"skipped": dict(sorted(skipped.items())),
+                                                        "reasons": dict(sorted(reasons.items())),
+                                                        "invalid_utf8_bytes": invalid_bytes}))
     yield flush()
 
 
@@ -260,19 +265,20 @@ def run(ctx: StageContext) -> StageResult:
             F.max("size").alias("size"), F.max("mtime_ns").alias("mtime_ns"), F.max("etag").alias("etag"),
             F.sum("n_records").alias("n_records"), F.sum("n_docs").alias("n_docs"),
             F.sum("n_quarantined").alias("n_quarantined"), run_col), "_ingest_log")
-        totals = files.agg(F.sum("n_records").alias("r"), F.sum("n_docs").alias("d"),
-                           F.sum("n_quarantined").alias("q")).first()
-        reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
-        decode_errors = docs.agg(F.sum("decode_errors")).first()[0] or 0
-        skipped: Counter = Counter()
-        for row in files.select("detail").collect():
-            skipped.update(json.loads(row["detail"] or "{}"))
+        # the run's counts from the tasks' totals rows (one small collect, not a query per count)
+        n_in = n_docs = n_q = decode_errors = 0
+        skipped, reasons = Counter(), Counter()
+        for row in files.select("n_records", "n_docs", "n_quarantined", "detail").collect():
+            n_in, n_docs, n_q = n_in + row["n_records"], n_docs + row["n_docs"], n_q + row["n_quarantined"]
+            detail = json.loads(row["detail"])
+            skipped.update(detail["skipped"])
+            reasons.update(detail["reasons"])
+            decode_errors += detail["invalid_utf8_bytes"]
     finally:
         lake.drop_scratch(scratch)
-    n_in, n_docs, n_q = int(totals.r or 0), int(totals.d or 0), int(totals.q or 0)
     result = StageResult("ingest", n_in, n_docs, n_q, detail={
-        "files": n_files, "tasks": len(todo), "quarantine_reasons": reasons, "invalid_utf8_bytes": int(decode_errors),
-        "skipped_records": dict(sorted(skipped.items())),
+        "files": n_files, "tasks": len(todo), "quarantine_reasons": dict(sorted(reasons.items())),
+        "invalid_utf8_bytes": decode_errors, "skipped_records": dict(sorted(skipped.items())),
         "changed_files": changed})
     rate = n_q / n_in if n_in else 0.0
     if rate > ctx.cfg.ingest.max_error_rate:
