@@ -2,6 +2,7 @@
 pyarrow / by hand, and the ingest stage on Sail, whose doc_ids must not depend on the splitting."""
 from __future__ import annotations
 
+import io
 import json
 import pathlib
 
@@ -14,7 +15,7 @@ from tokenlake import storage
 from tokenlake.config import from_dict
 from tokenlake.demo import demo_config
 from tokenlake.pipeline import run_pipeline
-from tokenlake.readers.records import Doc, Quarantine, ReadOptions, read_file
+from tokenlake.readers.records import Doc, Quarantine, ReadOptions, read_file, read_jsonl
 from tokenlake.stages.ingest import already_ingested, byte_ranges, split_size
 
 from test_fuzz_inputs import good_docs
@@ -111,6 +112,45 @@ def test_jsonl_byte_ranges_read_each_line_once(tmp_path, split):
     assert len([r for r in whole if isinstance(r, Doc)]) == 59 and whole[0].metadata == {"lang": "fr", "n": '{"a": 0}'}
     assert [key(r) for r in ranged(p, opts, split)] == [key(r) for r in whole]
 
+
+
+class CountingRaw(io.RawIOBase):
+    """A seekable in-memory raw stream that counts the bytes read from it."""
+
+    def __init__(self, data: bytes):
+        self._b, self.n_read = io.BytesIO(data), 0
+
+    def readinto(self, buf) -> int:
+        n = self._b.readinto(buf)
+        self.n_read += n
+        return n
+
+    def seek(self, pos, whence=0):
+        return self._b.seek(pos, whence)
+
+    def seekable(self):
+        return True
+
+    def readable(self):
+        return True
+
+
+def test_ranges_inside_a_long_line_read_only_their_own_bytes():
+    """The tasks whose range lies inside one long line find no line start there and stop at their
+    range's end: all ranges together read the file a few times over, not once per range (what a
+    readline() to the next newline would cost)."""
+    lines = [json.dumps({"text": f"short {i}"}) for i in range(5)]
+    lines.insert(2, json.dumps({"text": "long " * 800_000}))  # one 4 MB line
+    data = ("\n".join(lines) + "\n").encode()
+    opts = ReadOptions("jsonl", max_doc_chars=10 ** 8)
+    whole = [key(r) for r in read_jsonl(io.BufferedReader(CountingRaw(data)), opts)]
+    got, n_read = [], 0
+    for start, end in byte_ranges(len(data), 64 << 10):
+        raw = CountingRaw(data)
+        got += [key(r) for r in read_jsonl(io.BufferedReader(raw), opts, start, None if end < 0 else end)]
+        n_read += raw.n_read
+    assert got == whole and len(whole) == 6
+    assert len(byte_ranges(len(data), 64 << 10)) > 60 and n_read < 4 * len(data)
 
 def test_ranges_are_refused_for_compressed_files(tmp_path):
     (tmp_path / "a.jsonl.gz").write_bytes(b"")

@@ -123,8 +123,9 @@ def read_jsonl(stream: IO[bytes], opts: ReadOptions, start: int = 0, end: int | 
     each line exactly once, with the same offsets as a whole-file read."""
     offset = 0
     if start > 0:
-        stream.seek(start - 1)  # the byte before: a newline there means a line starts at ``start``
-        offset = start - 1 + len(stream.readline())
+        offset = _next_line_start(stream, start, end)
+        if offset is None:
+            return
     for raw in stream:
         if end is not None and offset >= end:
             break
@@ -145,6 +146,27 @@ def read_jsonl(stream: IO[bytes], opts: ReadOptions, start: int = 0, end: int | 
             if isinstance(rec, Doc):
                 rec.decode_errors += errors
             yield rec
+
+
+def _next_line_start(stream: IO[bytes], start: int, end: int | None, chunk: int = 1 << 20) -> int | None:
+    """The offset of the first line that starts in [start, end), the stream left there; None when
+    none does. Scans in chunks and stops at ``end``, so a range inside one long line costs its own
+    length, not the rest of the line (readline() would read, and hold, all of it)."""
+    pos = start - 1  # the byte before: a newline there means a line starts at ``start``
+    stream.seek(pos)
+    while end is None or pos < end:
+        data = stream.read(chunk if end is None else min(chunk, end - pos))
+        if not data:
+            return None
+        i = data.find(b"\n")
+        if i >= 0:
+            pos += i + 1
+            if end is not None and pos >= end:
+                return None
+            stream.seek(pos)
+            return pos
+        pos += len(data)
+    return None
 
 
 def read_text(stream: IO[bytes], opts: ReadOptions, uri: str) -> Iterator[Doc | Quarantine]:
