@@ -161,6 +161,7 @@ def test_every_bad_item_has_a_reason(fuzz_run):
     assert by_file["huge_line.jsonl"] == {"doc_too_large"} and by_file["huge.txt"] == {"doc_too_large"}
     assert by_file["empty.jsonl"] == by_file["empty.txt"] == {"empty_file"}
     assert by_file["nested.jsonl"] == {"jsonl_parse_error"}
+    assert by_file["nested.warc.gz"] == {"html_too_deep"}  # extraction would take minutes
     assert by_file["random.warc.gz"] and by_file["random.warc.gz"] <= {"warc_parse_error", "warc_no_records", "read_error"}
     assert by_file["random_gzip.warc.gz"] and by_file["random_gzip.warc.gz"] <= {"warc_parse_error", "warc_no_records"}
     assert "warc_parse_error" in by_file["bad_lengths.warc"]  # a length that is not a number

@@ -493,3 +493,14 @@ def test_file_cut_inside_a_record_header_is_reported(tmp_path):
     docs, quarantine, _ = read(tmp_path / "cut.warc")
     assert [d.text for d in docs] == expected(pages)
     assert [(q.reason, q.offset) for q in quarantine] == [("warc_truncated_record", last)]
+
+
+def test_html_depth_guard_finds_deep_nesting_only():
+    from tokenlake.readers.warc import html_depth_over
+
+    deep = "<html><body>" + "<div>" * 20_000 + "x" + "</div>" * 20_000 + "</body></html>"
+    assert html_depth_over(deep) == 10_001
+    # many tags, but flat: closed siblings, unclosed <li>/<p>, void <br>
+    flat = "<ul>" + "<li><a href='#'>x</a>" * 20_000 + "</ul>" + "<p>a<br>b" * 5_000 + "<div>y</div>" * 5_000
+    assert html_depth_over(flat) is None
+    assert html_depth_over("<div>" * 500) is None  # under the limit: counted, not scanned
