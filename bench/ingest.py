@@ -149,7 +149,7 @@ def main() -> None:
     rounds = stage_runs(work / "warc", work / "lake", cores, lambda: plain_loop(files), max(1, args.rounds))
     plain_rates = [p[0] / plain_s for p, plain_s, _, _ in rounds]
     stage_rates = [r.n_kept / stage_s / cores for _, _, r, stage_s in rounds]
-    result, stage_s = rounds[-1][2], rounds[-1][3]
+    result = rounds[-1][2]
     print(f"input: {len(files)} files, {html_bytes / 1e6:.1f} MB HTML in 200 responses, {n_plain} documents")
     for i, (p, plain_s, r, s) in enumerate(rounds):
         print(f"round {i + 1}: plain {plain_rates[i]:6.1f} docs/s ({plain_s:.1f}s), stage {stage_rates[i]:6.1f} "

@@ -113,7 +113,6 @@ def test_jsonl_byte_ranges_read_each_line_once(tmp_path, split):
     assert [key(r) for r in ranged(p, opts, split)] == [key(r) for r in whole]
 
 
-
 class CountingRaw(io.RawIOBase):
     """A seekable in-memory raw stream that counts the bytes read from it."""
 
@@ -152,6 +151,7 @@ def test_ranges_inside_a_long_line_read_only_their_own_bytes():
     assert got == whole and len(whole) == 6
     assert len(byte_ranges(len(data), 64 << 10)) > 60 and n_read < 4 * len(data)
 
+
 def test_ranges_are_refused_for_compressed_files(tmp_path):
     (tmp_path / "a.jsonl.gz").write_bytes(b"")
     with pytest.raises(ValueError, match="byte range"):
@@ -176,12 +176,12 @@ def test_split_size_is_sparks_max_split_bytes_rule():
     mb = 1 << 20
     # min(split_bytes, max(min_split_bytes, total / (tasks_per_partition x partitions)))
     assert split_size(132 * mb, 256 * mb, 1 * mb, 2, 4) == 132 * mb // 8  # ~4 tasks per partition
-    assert split_size(132 * mb, 256 * mb, 1 * mb, 2) == 132 * mb // 64  # default: ~32 per partition
-    assert split_size(10 * mb, 256 * mb, 8 * mb, 2) == 8 * mb  # not under min_split_bytes
-    assert split_size(1_000_000 * mb, 256 * mb, 8 * mb, 16) == 256 * mb  # not over split_bytes
-    assert split_size(0, 256 * mb, 8 * mb, 4) == 8 * mb
-    assert split_size(10, 2000, 8 * mb, 4) == 2000  # split_bytes under min_split_bytes wins
-    assert split_size(0, 256, 1, 4) == 1
+    assert split_size(132 * mb, 256 * mb, 1 * mb, 2, 32) == 132 * mb // 64  # ~32 per partition
+    assert split_size(10 * mb, 256 * mb, 8 * mb, 2, 32) == 8 * mb  # not under min_split_bytes
+    assert split_size(1_000_000 * mb, 256 * mb, 8 * mb, 16, 32) == 256 * mb  # not over split_bytes
+    assert split_size(0, 256 * mb, 8 * mb, 4, 32) == 8 * mb
+    assert split_size(10, 2000, 8 * mb, 4, 32) == 2000  # split_bytes under min_split_bytes wins
+    assert split_size(0, 256, 1, 4, 32) == 1
 
 
 def table(cfg, name):

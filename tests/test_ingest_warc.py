@@ -436,7 +436,6 @@ def test_split_warc_ingest_gives_the_same_rows_exactly_once(engine, tmp_path):
     assert len(table(split_cfg, "bronze/documents")) == len(pages) + 3 and len(table(split_cfg, "_ingest_log")) == 2
 
 
-
 def test_split_size_aims_at_tasks_per_partition(engine, tmp_path):
     """With the defaults' rule, a run is cut into about tasks_per_partition x partitions ranges
     (equal byte ranges are not equal work, so balance needs many); fewer tasks per partition,
@@ -455,6 +454,7 @@ def test_split_size_aims_at_tasks_per_partition(engine, tmp_path):
         tasks[per] = result.detail["tasks"]
         assert tasks[per] == len(byte_ranges_of(src / "a.warc.gz", size // (per * cfg.engine.partitions)))
     assert tasks[8] > tasks[2] >= 2
+
 
 def byte_ranges_of(path, split):
     from tokenlake.stages.ingest import byte_ranges

@@ -156,7 +156,7 @@ def byte_ranges(size: int, split_bytes: int) -> list[tuple[int, int]]:
 
 
 def split_size(total_bytes: int, split_bytes: int, min_split_bytes: int, partitions: int,
-               tasks_per_partition: int = 32) -> int:
+               tasks_per_partition: int) -> int:
     """The byte-range length of this run, like Spark's maxSplitBytes: ``split_bytes`` at most,
     but small enough that the run has about ``tasks_per_partition`` tasks per partition, and not
     under ``min_split_bytes`` (a task has a fixed cost). Many tasks, because equal byte ranges are
